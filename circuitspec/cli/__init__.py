@@ -1,0 +1,56 @@
+"""The `circuitspec` command: one typer app, one sub-command group per module.
+
+Every front-end error a user can cause is a ``CircuitSpecError``: it is printed
+without a traceback and the process exits 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from circuitspec.errors import CircuitSpecError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+
+# (module under circuitspec.cli, group name or None for top-level commands)
+_GROUPS = [
+    ("task", "task"),
+]
+
+for _module, _name in _GROUPS:
+    _sub = importlib.import_module(f"circuitspec.cli.{_module}")
+    if _name is None:
+        _sub.register(app)
+    else:
+        app.add_typer(_sub.app, name=_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except CircuitSpecError as err:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(err.render())}", highlight=False)
+        return 2
+    except typer.Exit as ex:
+        return ex.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        Console(stderr=True).print("aborted")
+        return 130
+    except Exception as ex:  # click usage errors
+        import click
+
+        if isinstance(ex, click.ClickException):
+            ex.show()
+            return ex.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The Task protocol: what the rest of circuitspec needs to know about a task.
+
+A task is both the data source and the high-level causal model: it computes the
+semantic variables of a question, and the answer a question would have if some of
+those variables were forced to other values. Every interchange test takes its exact
+prediction from here.
+
+Questions travel as ``LongTensor[B, n_ctx]`` token batches holding the gold answer;
+answer tokens are the last ``n_answer`` positions (``layout.answer_positions``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from circuitspec.tasks.layout import Layout, Variable
+
+# A variable instance: ("SA", 3) or ("OPR", None).
+VarKey = tuple[str, int | None]
+
+
+@dataclass
+class Counterfactuals:
+    """Base/source question pairs that differ in one variable.
+
+    ``predicted`` is the answer (tokens at the answer positions) that the causal model
+    predicts for ``base`` when ``key`` takes its value from ``source``; ``valid`` marks
+    rows for which a source could be built (``reason`` says why not, for the others).
+    """
+
+    key: VarKey
+    base: torch.Tensor  # [B, n_ctx]
+    source: torch.Tensor  # [B, n_ctx]
+    predicted: torch.Tensor  # [B, n_answer]
+    valid: torch.Tensor  # [B] bool
+    reason: list[str | None]
+
+
+@runtime_checkable
+class Task(Protocol):
+    name: str
+    layout: Layout
+    n_ctx: int
+    d_vocab: int
+    n_answer: int
+
+    def encode(self, texts: Sequence[str]) -> torch.Tensor: ...
+
+    def decode(self, tokens: torch.Tensor) -> list[str]: ...
+
+    def generate(
+        self,
+        n: int,
+        generator: torch.Generator,
+        *,
+        cls: str | None = None,
+        enrich: bool = False,
+    ) -> torch.Tensor: ...
+
+    def answers(self, tokens: torch.Tensor) -> torch.Tensor: ...
+
+    @property
+    def variables(self) -> Mapping[str, Variable]: ...
+
+    def variable(self, tokens: torch.Tensor, name: str, n: int | None = None) -> torch.Tensor: ...
+
+    @property
+    def class_names(self) -> list[str]: ...
+
+    def classes(self, tokens: torch.Tensor) -> torch.Tensor: ...
+
+    def causal_answer(
+        self, tokens: torch.Tensor, overrides: Mapping[VarKey, torch.Tensor]
+    ) -> torch.Tensor: ...
+
+    def counterfactuals(
+        self,
+        tokens: torch.Tensor,
+        key: VarKey,
+        generator: torch.Generator,
+        *,
+        keep: Sequence[VarKey] = (),
+    ) -> Counterfactuals: ...
