@@ -1,0 +1,21 @@
+"""Verification: metrics, verdicts and orchestration over models."""
+
+from circuitspec.verify.verdict import (
+    Candidate,
+    CircuitMetrics,
+    Estimate,
+    NodeVerdict,
+    Report,
+    Verdict,
+    VariableTest,
+)
+
+__all__ = ["Candidate", "CircuitMetrics", "Estimate", "NodeVerdict", "Report", "Verdict", "VariableTest", "verify"]
+
+
+def __getattr__(name: str):
+    if name == "verify":
+        from circuitspec.verify.core import verify
+
+        return verify
+    raise AttributeError(name)

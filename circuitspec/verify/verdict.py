@@ -1,0 +1,98 @@
+"""Verdicts: what circuitspec concluded about a hypothesis in a model, with evidence.
+
+Everything here is plain data (pydantic) so that a verdict serialises to stable JSON,
+re-renders without a model, and compares byte for byte across runs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NodeStatus = Literal["confirmed", "unconfirmed", "not_placed"]
+HypothesisStatus = Literal["holds", "fails", "inconclusive", "not_applicable"]
+UnplacedReason = Literal["no_candidate", "failed_causal_test", "edge_conflict"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Estimate(_Frozen):
+    """A measured proportion or score with its 95% confidence interval."""
+
+    value: float
+    low: float
+    high: float
+    n: int = Field(description="number of questions (or pairs) behind the estimate")
+    method: str = Field(description="how the interval was computed, e.g. 'wilson', 'bootstrap'")
+
+
+class VariableTest(_Frozen):
+    """Interchange test of one variable of a node on its realisation."""
+
+    variable: str = Field(description="variable instance, e.g. 'SA(3)'")
+    accuracy: Estimate = Field(description="share of pairs whose patched answer equals the causal model's prediction")
+    changed: Estimate = Field(description="share of pairs whose patched answer differs from the base answer")
+    pairs: int
+    example: str | None = Field(default=None, description="one failing pair in the paper's notation, if any")
+
+
+class Candidate(_Frozen):
+    """A realisation considered for a node: one or more sites and their causal score."""
+
+    sites: list[str]
+    score: float
+    tests: list[VariableTest] = []
+    passed: bool
+
+
+class NodeVerdict(_Frozen):
+    node: str
+    variables: list[str]
+    required: bool
+    status: NodeStatus
+    sites: list[str] = Field(default=[], description="the chosen realisation, e.g. ['P16.L0.H1', 'P16.L0.H2']")
+    tests: list[VariableTest] = []
+    runner_up: Candidate | None = None
+    reason: UnplacedReason | None = None
+    detail: str = Field(default="", description="why the node is unconfirmed or not placed, in words")
+    candidates_considered: int = 0
+
+
+class CircuitMetrics(_Frozen):
+    faithfulness: Estimate | None = Field(default=None, description="accuracy with every site outside the circuit mean-ablated")
+    completeness: Estimate | None = Field(default=None, description="accuracy with the circuit's sites mean-ablated (low is complete)")
+    minimality: dict[str, float] = Field(default={}, description="faithfulness drop when each node is left out")
+    clean_accuracy: Estimate | None = None
+
+
+class Verdict(_Frozen):
+    """The verdict of one hypothesis on one model."""
+
+    hypothesis: str
+    model: str
+    status: HypothesisStatus
+    summary: str
+    nodes: list[NodeVerdict]
+    metrics: CircuitMetrics
+    useful_sites: list[str] = Field(default=[], description="sites whose ablation breaks some question")
+    seed: int
+    settings: dict[str, float | int | str] = {}
+
+    def node(self, node_id: str) -> NodeVerdict:
+        for n in self.nodes:
+            if n.node == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+class Report(_Frozen):
+    """Verdicts of many hypotheses on many models."""
+
+    verdicts: list[Verdict]
+    circuitspec_version: str
