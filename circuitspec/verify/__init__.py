@@ -4,13 +4,14 @@ from circuitspec.verify.verdict import (
     Candidate,
     CircuitMetrics,
     Estimate,
+    ModelLayout,
     NodeVerdict,
     Report,
     Verdict,
     VariableTest,
 )
 
-__all__ = ["Candidate", "CircuitMetrics", "Estimate", "NodeVerdict", "Report", "Verdict", "VariableTest", "verify"]
+__all__ = ["Candidate", "CircuitMetrics", "Estimate", "ModelLayout", "NodeVerdict", "Report", "Verdict", "VariableTest", "verify"]
 
 
 def __getattr__(name: str):

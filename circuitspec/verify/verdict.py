@@ -68,11 +68,24 @@ class CircuitMetrics(_Frozen):
     clean_accuracy: Estimate | None = None
 
 
+class ModelLayout(_Frozen):
+    """What a renderer needs to know about the model, so reports re-render without it."""
+
+    op: str
+    digits: int
+    n_layers: int
+    n_heads: int
+    n_ctx: int
+    position_labels: list[str] = Field(description="paper label of every token position: D5 .. OPR .. = .. A0")
+
+
 class Verdict(_Frozen):
     """The verdict of one hypothesis on one model."""
 
     hypothesis: str
     model: str
+    layout: ModelLayout
+    edges: list[tuple[str, str]] = Field(default=[], description="the expanded hypothesis graph's edges")
     status: HypothesisStatus
     summary: str
     nodes: list[NodeVerdict]
@@ -96,3 +109,4 @@ class Report(_Frozen):
 
     verdicts: list[Verdict]
     circuitspec_version: str
+    seed: int
