@@ -1,0 +1,243 @@
+"""The built-in arithmetic task: n-digit addition, subtraction or both, as in the paper.
+
+Token layout and vocabulary are the paper's (``layout.py``), so its checkpoints load.
+Everything is vectorised over a batch; the only Python loops run over digit columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from circuitspec.errors import TaskError
+from circuitspec.tasks import causal, classes
+from circuitspec.tasks.base import Counterfactuals, VarKey
+from circuitspec.tasks.columns import assemble, split
+from circuitspec.tasks.layout import (
+    D_VOCAB,
+    EQUALS,
+    MINUS,
+    PLUS,
+    TOKEN_CHARS,
+    VARIABLES,
+    Layout,
+    Variable,
+    check_digits,
+    check_op,
+)
+from circuitspec.tasks.layout import variable as lookup_variable
+
+
+class ArithmeticTask:
+    """``op`` in add / sub / mix, ``digits`` from 1 to 20; name like ``add_d6``."""
+
+    d_vocab = D_VOCAB
+
+    def __init__(self, op: str, digits: int) -> None:
+        self.op = check_op(op)
+        self.digits = check_digits(digits)
+        self.name = f"{op}_d{digits}"
+        self.layout = Layout(digits)
+        self.n_ctx = self.layout.n_ctx
+        self.n_answer = digits + 2
+
+    def __repr__(self) -> str:
+        return f"ArithmeticTask({self.op!r}, {self.digits})"
+
+    # ---- tokens ---------------------------------------------------------------------------
+
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        """Tokens of questions in the paper's notation, ``133357+182243=+0315600``.
+
+        A question may stop after ``=``; its gold answer is then filled in.
+        """
+        d, q_len = self.digits, 2 * self.digits + 2
+        rows = []
+        for text in texts:
+            if len(text) not in (q_len, self.n_ctx) or any(c not in TOKEN_CHARS for c in text):
+                raise TaskError(
+                    f"{text!r} is not a {d}-digit question",
+                    hint=f"write {q_len} characters like {'1' * d}+{'2' * d}= (answer optional, {self.n_ctx} in all)",
+                )
+            rows.append([TOKEN_CHARS.index(c) for c in text[:q_len]])
+        tokens = torch.tensor(rows, dtype=torch.long).reshape(len(rows), q_len)
+        self._check_question(tokens, texts)
+        full = torch.cat([tokens, torch.zeros(len(rows), self.n_answer, dtype=torch.long)], dim=1)
+        full[:, self.layout.sign :] = self.answers(full)
+        for text, row in zip(texts, self.decode(full)):
+            if len(text) == self.n_ctx and text != row:
+                raise TaskError(f"{text!r} has a wrong answer", hint=f"the right one is {row[q_len:]}")
+        return full
+
+    def decode(self, tokens: torch.Tensor) -> list[str]:
+        """Paper notation of each row (any token sequence of the vocabulary)."""
+        tokens = torch.as_tensor(tokens)
+        if tokens.dim() != 2 or tokens.numel() and not (0 <= int(tokens.min()) and int(tokens.max()) < D_VOCAB):
+            raise TaskError(f"cannot decode tokens of shape {tuple(tokens.shape)} outside the vocabulary of {D_VOCAB}")
+        return ["".join(TOKEN_CHARS[t] for t in row) for row in tokens.tolist()]
+
+    # ---- data -----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        n: int,
+        generator: torch.Generator,
+        *,
+        cls: str | None = None,
+        enrich: bool = False,
+        sum9_batch_p: float = 0.4,
+        sum9_slot_p: float = 0.4,
+        nudge_p: float = 0.25,
+        equal_batch_p: float = 0.01,
+        sub_p: float = 0.66,
+    ) -> torch.Tensor:
+        """``n`` questions with gold answers, on the generator's device.
+
+        ``cls`` constructs questions of one class. ``enrich`` applies the paper's
+        training-data enrichment, one draw per call (= per batch): with probability
+        ``sum9_batch_p`` each addition digit slot is, with probability ``sum9_slot_p``,
+        rewritten so its column sums to 9 (cascades are otherwise rare); subtraction
+        slots of D' are raised to at least D's digit with probability ``nudge_p`` (more
+        negative answers and equal columns) and with probability ``equal_batch_p`` the
+        whole batch has D' = D. In ``mix`` each row is subtraction with probability
+        ``sub_p``.
+        """
+        if not isinstance(n, int) or n < 0:
+            raise TaskError(f"number of questions must be a non-negative integer, got {n!r}")
+        device, d = generator.device, self.digits
+        if cls is not None:
+            if enrich:
+                raise TaskError("enrich and cls cannot be combined", hint="class-stratified questions are built exactly")
+            x, y = classes.construct(classes.check_class(cls, self.op, d), d, n, generator)
+            opr = torch.full((n,), int(cls[0] != "S"), dtype=torch.long, device=device)
+            return self._assemble(x, y, opr)
+
+        def rand(*shape):
+            return torch.rand(*shape, generator=generator, device=device)
+
+        x = torch.randint(0, 10, (n, d), generator=generator, device=device)
+        y = torch.randint(0, 10, (n, d), generator=generator, device=device)
+        opr = {"add": torch.zeros(n, dtype=torch.long, device=device), "sub": torch.ones(n, dtype=torch.long, device=device)}.get(
+            self.op
+        )
+        if opr is None:
+            opr = (rand(n) < sub_p).long()
+        if enrich:
+            y_add = y
+            if rand(1).item() < sum9_batch_p:
+                y_add = torch.where(rand(n, d) < sum9_slot_p, 9 - x, y)
+            y_sub = torch.where(rand(n, d) < nudge_p, torch.maximum(x, y), y)
+            if rand(1).item() < equal_batch_p:
+                y_sub = x.clone()
+            y = torch.where(opr[:, None] == 1, y_sub, y_add)
+        return self._assemble(x, y, opr)
+
+    def answers(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Gold answer tokens [B, n_answer] (sign, A(digits)..A(0)) from the question part."""
+        return self.causal_answer(tokens, {})
+
+    # ---- variables and classes -------------------------------------------------------------
+
+    @property
+    def variables(self) -> Mapping[str, Variable]:
+        return VARIABLES
+
+    def variable(self, tokens: torch.Tensor, name: str, n: int | None = None) -> torch.Tensor:
+        """Value of variable ``name`` (column ``n`` when per digit) for every row, LongTensor[B].
+
+        Computed for every row whatever its operator: variables are functions of the
+        digits (SGN is the sign subtraction would give).
+        """
+        key = self.check_key((name, n))
+        values = self.all_variables(tokens)[name]
+        return values if key[1] is None else values[:, key[1]]
+
+    def all_variables(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every variable at once: per-digit ones as [B, digits] ([B, digits+1] for A), others [B]."""
+        x, y, opr = split(self._check_tokens(tokens), self.digits)
+        values = causal.evaluate(x, y, opr)
+        del values["sign"]
+        return values
+
+    @property
+    def class_names(self) -> list[str]:
+        return classes.class_names(self.op)
+
+    def available_classes(self) -> list[str]:
+        """The classes that exist at this digit count."""
+        return classes.available(self.op, self.digits)
+
+    def classes(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Index into ``class_names`` of each row's class."""
+        x, y, opr = split(self._check_tokens(tokens), self.digits)
+        index = classes.classify(causal.evaluate(x, y, opr))
+        return index - (len(classes.ADD_CLASSES) if self.op == "sub" else 0)
+
+    # ---- causal model ---------------------------------------------------------------------
+
+    def check_key(self, key: VarKey) -> VarKey:
+        """A valid variable instance, or a TaskError naming what is allowed."""
+        name, n = key
+        var = lookup_variable(name)
+        if not var.per_digit:
+            if n is not None:
+                raise TaskError(f"{name} is not per digit, got column {n!r}", hint=f"use ({name!r}, None)")
+            return key
+        columns = var.digit_range(self.digits)
+        if not isinstance(n, int) or isinstance(n, bool) or n not in columns:
+            raise TaskError(
+                f"{name}({n}) does not exist with {self.digits} digits",
+                hint=f"{name}(n) needs 0 <= n <= {columns.stop - 1}",
+            )
+        return key
+
+    def causal_answer(self, tokens: torch.Tensor, overrides: Mapping[VarKey, torch.Tensor | int]) -> torch.Tensor:
+        """Answer tokens [B, n_answer] when the given variables are forced to the given values.
+
+        Values are LongTensor[B] or ints; every downstream variable and answer digit
+        follows (see ``causal``). No override gives the gold answer.
+        """
+        x, y, opr = split(self._check_tokens(tokens), self.digits)
+        resolved = {}
+        for key, value in overrides.items():
+            name, _ = self.check_key(key)
+            value = torch.as_tensor(value, dtype=torch.long, device=x.device).expand(x.shape[0])
+            if value.numel() and not (0 <= int(value.min()) and int(value.max()) < VARIABLES[name].values):
+                raise TaskError(f"override of {name} outside 0..{VARIABLES[name].values - 1}")
+            resolved[key] = value
+        values = causal.evaluate(x, y, opr, resolved)
+        return torch.cat([values["sign"][:, None], values["A"].flip(1)], dim=1)
+
+    def counterfactuals(
+        self, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, *, keep: Sequence[VarKey] = ()
+    ) -> Counterfactuals:
+        from circuitspec.tasks.counterfactual import build
+
+        return build(self, self._check_tokens(tokens), self.check_key(key), generator, [self.check_key(k) for k in keep])
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _assemble(self, x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor) -> torch.Tensor:
+        values = causal.evaluate(x, y, opr)
+        return assemble(x, y, opr, values["sign"], values["A"])
+
+    def _check_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.shape[1] != self.n_ctx:
+            shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+            raise TaskError(f"{self.name} expects tokens of shape [B, {self.n_ctx}], got {shape}")
+        if tokens.dtype != torch.long:
+            raise TaskError(f"{self.name} expects integer (long) tokens, got {tokens.dtype}")
+        return tokens
+
+    def _check_question(self, tokens: torch.Tensor, texts: Sequence[str]) -> None:
+        d = self.digits
+        operand = torch.cat([tokens[:, :d], tokens[:, d + 1 : 2 * d + 1]], dim=1)
+        ops = {"add": (PLUS,), "sub": (MINUS,), "mix": (PLUS, MINUS)}[self.op]
+        bad = (operand > 9).any(1) | ~torch.isin(tokens[:, d], torch.tensor(ops)) | (tokens[:, 2 * d + 1] != EQUALS)
+        if bad.any():
+            text = texts[int(bad.nonzero()[0])]
+            raise TaskError(
+                f"{text!r} is not a {self.op} question with {d} digits",
+                hint=f"operator {' or '.join(TOKEN_CHARS[o] for o in ops)}, {d} digits each side, then '='",
+            )

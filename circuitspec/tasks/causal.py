@@ -1,0 +1,102 @@
+"""The high-level causal model of the paper's algorithms, over a batch.
+
+One topological pass computes every sub-task variable from the digits, letting any
+variable instance be forced to a given value, so downstream variables and answer
+digits follow the override (ST_3 := carry changes SV_3, hence SV above and A_4..).
+With no override it is simply how the task computes variables and gold answers.
+
+The DAG (per column n; B = batch):
+  digits -> SA SC SS | MD MB MZ | ND NB NZ | GT
+  ST = carry if SC else uncertain if SS else none   (MT from MB/MZ, NT from NB/NZ)
+  SV_n = TriAdd(ST_n, SV_(n-1)), SV_0 from ST_0 with 'uncertain' read as no carry
+  SGN  = '-' iff the highest column with MZ = 0 has GT = 0
+  A_n  = add: (SA_n + SV_(n-1)) mod 10, top digit SV_(digits-1)
+         sub, SGN '+': (MD_n - MV_(n-1)) mod 10;  SGN '-': (ND_n - NV_(n-1)) mod 10; top digit 0
+  The operator (OPR) picks the branch, so overriding a variable of the other
+  operation's algorithm leaves the answer unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from circuitspec.tasks.layout import MINUS, PLUS
+
+NONE, UNCERTAIN, CARRY = 0, 1, 2
+
+# A resolved override: (name, column or None) -> value LongTensor[B].
+Overrides = Mapping[tuple[str, int | None], torch.Tensor]
+
+
+def tricase(carry: torch.Tensor, tie: torch.Tensor) -> torch.Tensor:
+    """0 none / 1 uncertain / 2 carry, the carry flag winning over the tie flag."""
+    return torch.where(carry == 1, CARRY, tie * UNCERTAIN)
+
+
+def evaluate(x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor, overrides: Overrides | None = None) -> dict[str, torch.Tensor]:
+    """Every variable of every row: per-column ones as [B, digits] ([B, digits+1] for A), others [B].
+
+    Adds ``sign`` (the sign token) to the result, so the full answer is known.
+    """
+    by_name: dict[str, list[tuple[int | None, torch.Tensor]]] = {}
+    for (name, n), value in (overrides or {}).items():
+        by_name.setdefault(name, []).append((n, value))
+
+    def forced(name: str, value: torch.Tensor) -> torch.Tensor:
+        for n, v in by_name.get(name, ()):
+            if n is None:
+                value = v.clone()
+            else:
+                value[:, n] = v
+        return value
+
+    def cascade(name: str, tri: torch.Tensor) -> torch.Tensor:
+        columns, prev = [], torch.zeros_like(tri[:, 0])
+        overridden = dict(by_name.get(name, ()))
+        for n in range(tri.shape[1]):
+            prev = torch.where(tri[:, n] == UNCERTAIN, prev, (tri[:, n] == CARRY).long())
+            if n in overridden:
+                prev = overridden[n].expand_as(prev).clone()
+            columns.append(prev)
+        return torch.stack(columns, dim=1)
+
+    v: dict[str, torch.Tensor] = {}
+    total, diff = x + y, x - y
+    v["SA"] = forced("SA", total % 10)
+    v["SC"] = forced("SC", (total >= 10).long())
+    v["SS"] = forced("SS", (total == 9).long())
+    v["ST"] = forced("ST", tricase(v["SC"], v["SS"]))
+    v["SV"] = cascade("SV", v["ST"])
+    v["MD"] = forced("MD", diff % 10)
+    v["MB"] = forced("MB", (diff < 0).long())
+    v["MZ"] = forced("MZ", (diff == 0).long())
+    v["MT"] = forced("MT", tricase(v["MB"], v["MZ"]))
+    v["MV"] = cascade("MV", v["MT"])
+    v["ND"] = forced("ND", (-diff) % 10)
+    v["NB"] = forced("NB", (diff > 0).long())
+    v["NZ"] = forced("NZ", (diff == 0).long())
+    v["NT"] = forced("NT", tricase(v["NB"], v["NZ"]))
+    v["NV"] = cascade("NV", v["NT"])
+    v["GT"] = forced("GT", (diff > 0).long())
+    v["OPR"] = forced("OPR", opr.clone())
+
+    sgn = torch.zeros_like(opr)
+    for n in range(x.shape[1]):
+        sgn = torch.where(v["MZ"][:, n] == 1, sgn, 1 - v["GT"][:, n])
+    v["SGN"] = forced("SGN", sgn)
+
+    def digits_of(base: torch.Tensor, cascaded: torch.Tensor, step: int, top: torch.Tensor) -> torch.Tensor:
+        incoming = F.pad(cascaded[:, :-1], (1, 0))
+        return torch.cat([(base + step * incoming) % 10, top[:, None]], dim=1)
+
+    zero = torch.zeros_like(opr)
+    add = digits_of(v["SA"], v["SV"], 1, v["SV"][:, -1])
+    pos = digits_of(v["MD"], v["MV"], -1, zero)
+    neg = digits_of(v["ND"], v["NV"], -1, zero)
+    is_sub, is_neg = (v["OPR"] == 1)[:, None], (v["SGN"] == 1)[:, None]
+    v["A"] = forced("A", torch.where(is_sub, torch.where(is_neg, neg, pos), add))
+    v["sign"] = torch.where((v["OPR"] == 1) & (v["SGN"] == 1), MINUS, PLUS)
+    return v
