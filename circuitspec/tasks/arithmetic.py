@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from circuitspec.errors import TaskError
+from circuitspec.errors import TaskError, unknown
 from circuitspec.tasks import causal, classes
 from circuitspec.tasks.base import Counterfactuals, VarKey
 from circuitspec.tasks.columns import assemble, split
@@ -173,6 +173,35 @@ class ArithmeticTask:
         x, y, opr = split(self._check_tokens(tokens), self.digits)
         index = classes.classify(causal.evaluate(x, y, opr))
         return index - (len(classes.ADD_CLASSES) if self.op == "sub" else 0)
+
+    def tricase_questions(
+        self, column: int, per_case: int, generator: torch.Generator, *, name: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Questions balanced over the three cases of a tri-case variable at one column, for probing.
+
+        ``name`` is ST, MT or NT (default: ST for add and mix, MT for sub). Only column
+        ``column`` is constrained; the rest is uniform. Returns tokens [3 * per_case,
+        n_ctx] (case 0 first) and the case of each row.
+        """
+        name = name or ("MT" if self.op == "sub" else "ST")
+        if name not in ("ST", "MT", "NT"):
+            raise unknown("tri-case variable", name, ["ST", "MT", "NT"], TaskError)
+        self.check_key((name, column))
+        if not isinstance(per_case, int) or per_case < 1:
+            raise TaskError(f"per_case must be a positive integer, got {per_case!r}")
+        op = "add" if name == "ST" else "sub"
+        if self.op not in (op, "mix"):
+            raise TaskError(f"{name} questions need '{'+' if op == 'add' else '-'}', which {self.name} does not use")
+        device, rows = generator.device, 3 * per_case
+        cases = torch.arange(3, device=device).repeat_interleave(per_case)
+        x = torch.randint(0, 10, (rows, self.digits), generator=generator, device=device)
+        y = torch.randint(0, 10, (rows, self.digits), generator=generator, device=device)
+        a, b = classes.pairs_of(cases, op, generator)
+        if name == "NT":
+            a, b = b, a
+        x[:, column], y[:, column] = a, b
+        opr = torch.full((rows,), int(op == "sub"), dtype=torch.long, device=device)
+        return self._assemble(x, y, opr), cases
 
     # ---- causal model ---------------------------------------------------------------------
 

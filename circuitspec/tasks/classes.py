@@ -36,9 +36,9 @@ def min_digits(cls: str) -> int:
     answer is negative), hence one more digit than addition's.
     """
     family, k = cls[0], int(cls[1:])
-    if family == "S" or k <= 1:
+    if family == "S":
         return max(k, 1)
-    return k + 1
+    return 1 if cls in ("M0", "N1") else k + 1
 
 
 def available(op: str, digits: int) -> list[str]:
@@ -48,7 +48,7 @@ def available(op: str, digits: int) -> list[str]:
 def check_class(cls: str, op: str, digits: int) -> str:
     names = class_names(op)
     if cls not in names:
-        raise unknown(f"class for {op}", cls, names, TaskError)
+        raise unknown(f"{op} class", cls, names, TaskError)
     allowed = available(op, digits)
     if cls not in allowed:
         raise TaskError(
@@ -96,6 +96,13 @@ _SUB_PAIRS = _pair_table(lambda a, b: CARRY if a < b else UNCERTAIN if a == b el
 _COUNTS = torch.tensor([45.0, 10.0, 45.0])  # pairs per type, in both tables
 
 
+def pairs_of(types: torch.Tensor, op: str, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random digit pairs (D, D') of the given column types (any shape), uniform within a type."""
+    pairs = (_SUB_PAIRS if op == "sub" else _ADD_PAIRS).to(types.device)
+    pick = (torch.rand(types.shape, generator=generator, device=types.device) * _COUNTS.to(types.device)[types]).long()
+    return pairs[types, pick].unbind(-1)
+
+
 def construct(cls: str, digits: int, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Operands (units first) of ``n`` questions of class ``cls`` (checked by the caller)."""
     family, k = cls[0], int(cls[1:])
@@ -134,9 +141,7 @@ def construct(cls: str, digits: int, n: int, generator: torch.Generator) -> tupl
         types.append(t)
     types = torch.stack(types, dim=1)
 
-    pairs = (_SUB_PAIRS if sub else _ADD_PAIRS).to(device)
-    pick = (rand(n, digits) * _COUNTS.to(device)[types]).long()
-    x, y = pairs[types, pick].unbind(-1)
+    x, y = pairs_of(types, "sub" if sub else "add", generator)
     if sub:
         x, y = _make_nonnegative(x, y, types, generator, strict=family == "N")
     if family == "N":
