@@ -1,0 +1,38 @@
+"""The engine: sites, interventions, the batched runner, facts and their cache.
+
+The only place in circuitspec that touches hooks or model internals. Everything above
+(matcher, verifier, tests of planted circuits) goes through this API::
+
+    from circuitspec.engine import Engine, Intervention, Site
+
+    engine = Engine(model)                              # a loaded Model, or Engine(bridge, task)
+    qs = engine.questions(500)                          # seeded, disjoint from the reference set
+    ivs = [Intervention("mean", [s]) for s in engine.sites()]
+    out = engine.run(qs, ivs)                           # out.pred / out.correct / out.logprob: [I, B, A]
+    out.failure_rate                                    # [I]
+"""
+
+from circuitspec.engine.interventions import KINDS as INTERVENTION_KINDS
+from circuitspec.engine.interventions import Intervention, interchange, mean, resample, zero
+from circuitspec.engine.runner import ENGINE_VERSION, CleanOutcomes, Engine, Outcomes
+from circuitspec.engine.sites import KINDS as SITE_KINDS
+from circuitspec.engine.sites import Shape, Site, all_sites, check_sites, parse_sites
+
+__all__ = [
+    "ENGINE_VERSION",
+    "INTERVENTION_KINDS",
+    "SITE_KINDS",
+    "CleanOutcomes",
+    "Engine",
+    "Intervention",
+    "Outcomes",
+    "Shape",
+    "Site",
+    "all_sites",
+    "check_sites",
+    "interchange",
+    "mean",
+    "parse_sites",
+    "resample",
+    "zero",
+]
