@@ -1,0 +1,35 @@
+"""The terminal summary: a rich table with one row per (hypothesis, model)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+from rich.text import Text
+
+from circuitspec.render.style import VERDICT_RICH, fmt_estimate
+from circuitspec.render.summary import counts, worst_text
+from circuitspec.verify.verdict import Report, Verdict
+
+COLUMNS = ("hypothesis", "model", "verdict", "nodes placed/required", "faithfulness [95% CI]", "worst node")
+
+
+def rows(verdicts: Sequence[Verdict]) -> list[tuple[str, ...]]:
+    """The table's cells as plain strings (also what tests check)."""
+    return [
+        (v.hypothesis, v.model, v.status, counts(v).text, fmt_estimate(v.metrics.faithfulness), worst_text(v))
+        for v in verdicts
+    ]
+
+
+def verdict_table(verdicts: Sequence[Verdict] | Report, *, title: str | None = "circuitspec verify") -> Table:
+    if isinstance(verdicts, Report):
+        verdicts = verdicts.verdicts
+    table = Table(title=title, show_lines=False)
+    for name in COLUMNS:
+        table.add_column(name, no_wrap=name in ("hypothesis", "model", "verdict"), overflow="fold")
+    for v, cells in zip(verdicts, rows(verdicts)):
+        styled = [Text(c) for c in cells]
+        styled[2] = Text(v.status, style=VERDICT_RICH[v.status])
+        table.add_row(*styled)
+    return table
