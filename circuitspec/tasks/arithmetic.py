@@ -116,21 +116,19 @@ class ArithmeticTask:
         def rand(*shape):
             return torch.rand(*shape, generator=generator, device=device)
 
-        x = torch.randint(0, 10, (n, d), generator=generator, device=device)
-        y = torch.randint(0, 10, (n, d), generator=generator, device=device)
-        opr = {"add": torch.zeros(n, dtype=torch.long, device=device), "sub": torch.ones(n, dtype=torch.long, device=device)}.get(
-            self.op
-        )
-        if opr is None:
+        x = torch.randint(0, 10, (n, d), generator=generator, device=device, dtype=causal.SMALL)
+        y = torch.randint(0, 10, (n, d), generator=generator, device=device, dtype=causal.SMALL)
+        if self.op == "mix":
             opr = (rand(n) < sub_p).long()
-        if enrich:
-            y_add = y
-            if rand(1).item() < sum9_batch_p:
-                y_add = torch.where(rand(n, d) < sum9_slot_p, 9 - x, y)
-            y_sub = torch.where(rand(n, d) < nudge_p, torch.maximum(x, y), y)
+        else:
+            opr = torch.full((n,), int(self.op == "sub"), dtype=torch.long, device=device)
+        if enrich and self.op != "sub" and rand(1).item() < sum9_batch_p:
+            y = torch.where((opr[:, None] == 0) & (rand(n, d) < sum9_slot_p), 9 - x, y)
+        if enrich and self.op != "add":
+            nudged = torch.where(rand(n, d) < nudge_p, torch.maximum(x, y), y)
             if rand(1).item() < equal_batch_p:
-                y_sub = x.clone()
-            y = torch.where(opr[:, None] == 1, y_sub, y_add)
+                nudged = x
+            y = torch.where(opr[:, None] == 1, nudged, y)
         return self._assemble(x, y, opr)
 
     def answers(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -150,15 +148,14 @@ class ArithmeticTask:
         digits (SGN is the sign subtraction would give).
         """
         key = self.check_key((name, n))
-        values = self.all_variables(tokens)[name]
-        return values if key[1] is None else values[:, key[1]]
+        x, y, opr = split(self._check_tokens(tokens), self.digits)
+        values = causal.evaluate(x, y, opr)[name]
+        return (values if key[1] is None else values[:, key[1]]).long()
 
     def all_variables(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every variable at once: per-digit ones as [B, digits] ([B, digits+1] for A), others [B]."""
         x, y, opr = split(self._check_tokens(tokens), self.digits)
-        values = causal.evaluate(x, y, opr)
-        del values["sign"]
-        return values
+        return {k: v.long() for k, v in causal.evaluate(x, y, opr).items() if k != "sign"}
 
     @property
     def class_names(self) -> list[str]:
@@ -168,10 +165,15 @@ class ArithmeticTask:
         """The classes that exist at this digit count."""
         return classes.available(self.op, self.digits)
 
-    def classes(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Index into ``class_names`` of each row's class."""
-        x, y, opr = split(self._check_tokens(tokens), self.digits)
-        index = classes.classify(causal.evaluate(x, y, opr))
+    def classes(self, tokens: torch.Tensor, *, variables: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Index into ``class_names`` of each row's class.
+
+        Pass ``variables`` (from ``all_variables`` of the same tokens) to skip recomputing them.
+        """
+        if variables is None:
+            x, y, opr = split(self._check_tokens(tokens), self.digits)
+            variables = causal.evaluate(x, y, opr)
+        index = classes.classify(variables)
         return index - (len(classes.ADD_CLASSES) if self.op == "sub" else 0)
 
     def tricase_questions(
@@ -236,7 +238,7 @@ class ArithmeticTask:
                 raise TaskError(f"override of {name} outside 0..{VARIABLES[name].values - 1}")
             resolved[key] = value
         values = causal.evaluate(x, y, opr, resolved)
-        return torch.cat([values["sign"][:, None], values["A"].flip(1)], dim=1)
+        return torch.cat([values["sign"][:, None], values["A"].flip(1)], dim=1).long()
 
     def counterfactuals(
         self, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, *, keep: Sequence[VarKey] = ()
@@ -248,7 +250,7 @@ class ArithmeticTask:
     # ---- helpers --------------------------------------------------------------------------
 
     def _assemble(self, x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor) -> torch.Tensor:
-        values = causal.evaluate(x, y, opr)
+        values = causal.evaluate(x, y, opr, answer_only=True)
         return assemble(x, y, opr, values["sign"], values["A"])
 
     def _check_tokens(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 
 from circuitspec.tasks.layout import MINUS, PLUS
 
 NONE, UNCERTAIN, CARRY = 0, 1, 2
+SMALL = torch.int8  # every variable fits; the public API widens to int64 at the edges
 
 # A resolved override: (name, column or None) -> value LongTensor[B].
 Overrides = Mapping[tuple[str, int | None], torch.Tensor]
@@ -33,17 +33,27 @@ Overrides = Mapping[tuple[str, int | None], torch.Tensor]
 
 def tricase(carry: torch.Tensor, tie: torch.Tensor) -> torch.Tensor:
     """0 none / 1 uncertain / 2 carry, the carry flag winning over the tie flag."""
-    return torch.where(carry == 1, CARRY, tie * UNCERTAIN)
+    return torch.where(carry == 1, CARRY, tie * UNCERTAIN).to(SMALL)
 
 
-def evaluate(x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor, overrides: Overrides | None = None) -> dict[str, torch.Tensor]:
+def evaluate(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    opr: torch.Tensor,
+    overrides: Overrides | None = None,
+    *,
+    answer_only: bool = False,
+) -> dict[str, torch.Tensor]:
     """Every variable of every row: per-column ones as [B, digits] ([B, digits+1] for A), others [B].
 
-    Adds ``sign`` (the sign token) to the result, so the full answer is known.
+    Values are int8 (a quarter of the memory traffic of int64 on big batches); ``sign``
+    (the sign token) is added so the full answer is known. ``answer_only`` skips the
+    variables of an operation that no row uses, leaving them out of the result.
     """
     by_name: dict[str, list[tuple[int | None, torch.Tensor]]] = {}
     for (name, n), value in (overrides or {}).items():
-        by_name.setdefault(name, []).append((n, value))
+        by_name.setdefault(name, []).append((n, value.to(SMALL)))
+    x, y, opr = x.to(SMALL), y.to(SMALL), opr.to(SMALL)
 
     def forced(name: str, value: torch.Tensor) -> torch.Tensor:
         for n, v in by_name.get(name, ()):
@@ -57,46 +67,53 @@ def evaluate(x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor, overrides: Ove
         columns, prev = [], torch.zeros_like(tri[:, 0])
         overridden = dict(by_name.get(name, ()))
         for n in range(tri.shape[1]):
-            prev = torch.where(tri[:, n] == UNCERTAIN, prev, (tri[:, n] == CARRY).long())
+            prev = torch.where(tri[:, n] == UNCERTAIN, prev, (tri[:, n] == CARRY).to(SMALL))
             if n in overridden:
                 prev = overridden[n].expand_as(prev).clone()
             columns.append(prev)
         return torch.stack(columns, dim=1)
 
-    v: dict[str, torch.Tensor] = {}
-    total, diff = x + y, x - y
-    v["SA"] = forced("SA", total % 10)
-    v["SC"] = forced("SC", (total >= 10).long())
-    v["SS"] = forced("SS", (total == 9).long())
-    v["ST"] = forced("ST", tricase(v["SC"], v["SS"]))
-    v["SV"] = cascade("SV", v["ST"])
-    v["MD"] = forced("MD", diff % 10)
-    v["MB"] = forced("MB", (diff < 0).long())
-    v["MZ"] = forced("MZ", (diff == 0).long())
-    v["MT"] = forced("MT", tricase(v["MB"], v["MZ"]))
-    v["MV"] = cascade("MV", v["MT"])
-    v["ND"] = forced("ND", (-diff) % 10)
-    v["NB"] = forced("NB", (diff > 0).long())
-    v["NZ"] = forced("NZ", (diff == 0).long())
-    v["NT"] = forced("NT", tricase(v["NB"], v["NZ"]))
-    v["NV"] = cascade("NV", v["NT"])
-    v["GT"] = forced("GT", (diff > 0).long())
-    v["OPR"] = forced("OPR", opr.clone())
-
-    sgn = torch.zeros_like(opr)
-    for n in range(x.shape[1]):
-        sgn = torch.where(v["MZ"][:, n] == 1, sgn, 1 - v["GT"][:, n])
-    v["SGN"] = forced("SGN", sgn)
-
     def digits_of(base: torch.Tensor, cascaded: torch.Tensor, step: int, top: torch.Tensor) -> torch.Tensor:
-        incoming = F.pad(cascaded[:, :-1], (1, 0))
+        incoming = torch.cat([torch.zeros_like(cascaded[:, :1]), cascaded[:, :-1]], dim=1)
         return torch.cat([(base + step * incoming) % 10, top[:, None]], dim=1)
 
+    v: dict[str, torch.Tensor] = {}
+    v["OPR"] = forced("OPR", opr.clone())
+    need_add = need_sub = not answer_only or bool(by_name)
+    if not need_add:
+        need_add, need_sub = bool((opr == 0).any()), bool((opr == 1).any())
     zero = torch.zeros_like(opr)
-    add = digits_of(v["SA"], v["SV"], 1, v["SV"][:, -1])
-    pos = digits_of(v["MD"], v["MV"], -1, zero)
-    neg = digits_of(v["ND"], v["NV"], -1, zero)
-    is_sub, is_neg = (v["OPR"] == 1)[:, None], (v["SGN"] == 1)[:, None]
-    v["A"] = forced("A", torch.where(is_sub, torch.where(is_neg, neg, pos), add))
-    v["sign"] = torch.where((v["OPR"] == 1) & (v["SGN"] == 1), MINUS, PLUS)
+    answer = torch.zeros(x.shape[0], x.shape[1] + 1, dtype=SMALL, device=x.device)
+    if need_add:
+        total = x + y
+        v["SA"] = forced("SA", total % 10)
+        v["SC"] = forced("SC", (total >= 10).to(SMALL))
+        v["SS"] = forced("SS", (total == 9).to(SMALL))
+        v["ST"] = forced("ST", tricase(v["SC"], v["SS"]))
+        v["SV"] = cascade("SV", v["ST"])
+        answer = digits_of(v["SA"], v["SV"], 1, v["SV"][:, -1])
+    v["SGN"] = zero
+    if need_sub:
+        diff = x - y
+        v["MD"] = forced("MD", diff % 10)
+        v["MB"] = forced("MB", (diff < 0).to(SMALL))
+        v["MZ"] = forced("MZ", (diff == 0).to(SMALL))
+        v["MT"] = forced("MT", tricase(v["MB"], v["MZ"]))
+        v["MV"] = cascade("MV", v["MT"])
+        v["ND"] = forced("ND", (-diff) % 10)
+        v["NB"] = forced("NB", (diff > 0).to(SMALL))
+        v["NZ"] = forced("NZ", (diff == 0).to(SMALL))
+        v["NT"] = forced("NT", tricase(v["NB"], v["NZ"]))
+        v["NV"] = cascade("NV", v["NT"])
+        v["GT"] = forced("GT", (diff > 0).to(SMALL))
+        sgn = zero
+        for n in range(x.shape[1]):
+            sgn = torch.where(v["MZ"][:, n] == 1, sgn, 1 - v["GT"][:, n])
+        v["SGN"] = forced("SGN", sgn)
+        pos = digits_of(v["MD"], v["MV"], -1, zero)
+        neg = digits_of(v["ND"], v["NV"], -1, zero)
+        sub = torch.where((v["SGN"] == 1)[:, None], neg, pos)
+        answer = torch.where((v["OPR"] == 1)[:, None], sub, answer)
+    v["A"] = forced("A", answer)
+    v["sign"] = torch.where((v["OPR"] == 1) & (v["SGN"] == 1), MINUS, PLUS).to(SMALL)
     return v

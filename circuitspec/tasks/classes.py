@@ -70,12 +70,12 @@ def longest_cascade(tri: torch.Tensor) -> torch.Tensor:
 
 
 def classify(variables: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Index into ``ALL_CLASSES`` per row, from ``causal.evaluate``'s variables."""
+    """Index into ``ALL_CLASSES`` per row, from the variables of ``causal.evaluate``."""
     s = longest_cascade(variables["ST"]).clamp(max=5)
     m = longest_cascade(variables["MT"]).clamp(max=4) + len(ADD_CLASSES)
     n = longest_cascade(variables["NT"]).clamp(1, 4) - 1 + len(ADD_CLASSES) + 5
     sub = torch.where(variables["SGN"] == 1, n, m)
-    return torch.where(variables["OPR"] == 1, sub, s)
+    return torch.where(variables["OPR"] == 1, sub, s).long()
 
 
 # Digit pairs (a, b) of each column type. Addition: a + b <= 8 / == 9 / >= 10.

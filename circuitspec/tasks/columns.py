@@ -26,6 +26,7 @@ def assemble(
 ) -> torch.Tensor:
     """Token batch from operands, operator, sign token [B] and answer digits [B, digits+1] (units first)."""
     rows = x.shape[0]
-    op_token = torch.where(opr == 1, MINUS, PLUS).to(x.dtype)
-    equals = torch.full((rows, 1), EQUALS, dtype=x.dtype, device=x.device)
-    return torch.cat([x.flip(1), op_token[:, None], y.flip(1), equals, sign[:, None], answer.flip(1)], dim=1)
+    op_token = torch.where(opr == 1, MINUS, PLUS)
+    equals = torch.full((rows, 1), EQUALS, device=x.device)
+    parts = [x.flip(1), op_token[:, None], y.flip(1), equals, sign[:, None], answer.flip(1)]
+    return torch.cat([p.long() for p in parts], dim=1)

@@ -35,7 +35,7 @@ def build(task, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, k
     x, y, opr = split(tokens, digits)
     rows = x.shape[0]
     base_values = causal.evaluate(x, y, opr)
-    gold = tokens[:, task.layout.sign :]
+    gold = torch.cat([base_values["sign"][:, None], base_values["A"].flip(1)], dim=1)
 
     found = torch.zeros(rows, dtype=torch.bool, device=x.device)
     partial = found.clone()  # a source that differs and keeps, but is not informative
@@ -66,7 +66,7 @@ def build(task, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, k
     sx, sy, sopr = (torch.where(found[:, None] if c.dim() == 2 else found, c, f) for c, f in zip(chosen, fallback))
     source_values = causal.evaluate(sx, sy, sopr)
     source = assemble(sx, sy, sopr, source_values["sign"], source_values["A"])
-    predicted = _predict(x, y, opr, key, _pick(source_values, key), 1)
+    predicted = _predict(x, y, opr, key, _pick(source_values, key), 1).long()
     reason = _reasons(task, key, keep, found, differs_ever, keeps_ever)
     return Counterfactuals(key=key, base=tokens, source=source, predicted=predicted, valid=found, reason=reason)
 
