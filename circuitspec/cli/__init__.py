@@ -20,6 +20,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split
 # (module under circuitspec.cli, group name or None for top-level commands)
 _GROUPS = [
     ("task", "task"),
+    ("verify", None),
+    ("render", None),
 ]
 
 for _module, _name in _GROUPS:
@@ -33,7 +35,8 @@ for _module, _name in _GROUPS:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        # with standalone_mode=False, click returns a command's `typer.Exit(code)` instead of raising it
+        code = app(args=argv, standalone_mode=False)
     except CircuitSpecError as err:
         Console(stderr=True).print(f"[bold red]error:[/] {escape(err.render())}", highlight=False)
         return 2
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             ex.show()
             return ex.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

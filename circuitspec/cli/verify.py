@@ -1,0 +1,113 @@
+"""``circuitspec verify SPEC...``: test hypotheses on a zoo and write the report.
+
+Exit codes: 0 every verdict holds; 1 some hypothesis fails or is inconclusive (an inconclusive
+verdict has not shown that the circuit is there, so CI treats it like a failure); 2 a usage, spec or
+model error (printed without a traceback), including "no hypothesis applies to any selected model".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+DEFAULT_OUT = Path("circuitspec-report")
+
+
+def exit_code(statuses) -> int:
+    """0 if every verdict holds (not-applicable ones aside), 1 if any fails or is inconclusive."""
+    return 1 if any(s in ("fails", "inconclusive") for s in statuses) else 0
+
+
+class _Progress:
+    """Rich progress: one line per model showing its stage, and an overall bar of models finished."""
+
+    def __init__(self, console: Console, models: list[str], enabled: bool = True) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[model]}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+            transient=False,
+        )
+        self.overall = self.progress.add_task("models", total=len(models), model="all models")
+        self.tasks: dict[str, int] = {}
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def _task(self, model: str, total: int) -> int:
+        if model not in self.tasks:
+            self.tasks[model] = self.progress.add_task("queued", total=max(total, 1), model=model)
+        return self.tasks[model]
+
+    def __call__(self, event) -> None:
+        t = self._task(event.model, event.hypotheses)
+        if event.stage == "cached":
+            self.progress.update(t, description=f"[dim]{event.detail}", completed=event.hypotheses)
+            self.progress.advance(self.overall)
+        elif event.stage == "done":
+            self.progress.update(t, description=f"done: {event.detail}", completed=event.hypotheses)
+            self.progress.advance(self.overall)
+        elif event.stage == "log":
+            self.progress.update(t, description=f"verifying: {event.detail}"[:80])
+        else:
+            self.progress.update(t, description=event.stage)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("verify")
+    def verify(
+        specs: list[Path] = typer.Argument(..., help="spec files (YAML), e.g. specs/addition.yaml", show_default=False),
+        models: list[str] = typer.Option(
+            None, "--models", "-m", help="model names (comma-separated), a glob over zoo names, or a folder of models; "
+            "repeatable; default: the shipped zoo", show_default=False,
+        ),
+        out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="report folder"),
+        jobs: int = typer.Option(1, "--jobs", "-j", help="models verified in parallel"),
+        executor: str = typer.Option("local", "--executor", help="local (processes) or ray (Ray tasks)"),
+        seed: int = typer.Option(0, "--seed", help="seed of every random draw"),
+        fresh: bool = typer.Option(False, "--fresh", help="ignore finished verdicts in OUT/verdicts and verify everything again"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    ) -> None:
+        """Verify hypotheses on models; write report.json, junit.xml, SVGs and index.html to OUT.
+
+        Exit code 0: all hold; 1: some fail or are inconclusive; 2: usage, spec or model error.
+        Rerunning with the same inputs reuses finished verdicts (see --fresh).
+        """
+        from circuitspec.errors import CircuitSpecError
+        from circuitspec.render.report import write_report
+        from circuitspec.render.table import verdict_table
+        from circuitspec.verify import orchestrate
+        from circuitspec.verify.executors import make_executor
+
+        console = Console(stderr=True)
+        ex = make_executor(executor, jobs=jobs)
+        hyps = orchestrate.load_specs(specs)
+        refs = orchestrate.resolve_models(models)
+        p = orchestrate.plan(hyps, refs, seed=seed, out=out, resume=not fresh)
+        if not p.pairs:
+            raise CircuitSpecError(
+                "none of the hypotheses applies to any of the selected models",
+                hint="check the specs' applies_to against the models (circuitspec zoo list), or pass --models",
+            )
+        for name in p.unused_hypotheses():
+            console.print(f"[yellow]note:[/] {name} applies to none of the selected models")
+        with _Progress(console, [m.name for m in refs if any(x.model == m.name for x in p.pairs)], enabled=not quiet) as progress:
+            report = orchestrate.execute(p, ex, out=out, on_event=progress)
+        write_report(report, out)
+        Console().print(verdict_table(report))
+        console.print(f"report: {out / 'index.html'}  ({len(report.verdicts)} verdicts, {len(p.cached)} reused)")
+        raise typer.Exit(exit_code(v.status for v in report.verdicts))
