@@ -183,13 +183,17 @@ def clean_pass(
     tokens: torch.Tensor,
     pred_positions: list[int] | None,
     capture: tuple[str, ...] = ("resid_pre", "k", "v", "z"),
+    track: bool = False,
 ) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
     """The unpatched model. Returns log-probs [B, P, V] at ``pred_positions`` (all positions if
     None) and the captured activations: name -> one tensor per layer ([B, n_ctx, ...];
-    ``resid_pre`` has one more entry, the final residual stream)."""
+    ``resid_pre`` has one more entry, the final residual stream). ``track``: build the
+    autograd graph from the embeddings on (for attribution; the weights stay constant)."""
     n_ctx = tokens.shape[1]
     s = w.shape
     resid = F.embedding(tokens, w.embed) + w.pos[:n_ctx]
+    if track:
+        resid.requires_grad_(True)
     cache: dict[str, list[torch.Tensor]] = {name: [] for name in capture}
     q_pos = torch.arange(n_ctx, device=tokens.device)
 

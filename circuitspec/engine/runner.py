@@ -217,6 +217,14 @@ class Engine:
 
         return all_sites(self.shape, kinds=kinds, positions=positions, layers=layers)
 
+    def facts(self, params: Any = None, *, cache_dir: Any = None, use_cache: bool = True, progress: Any = None):
+        """Facts about every head and MLP site (``circuitspec.engine.facts``), from the on-disk
+        cache when this model, task, engine and ``params`` were seen before."""
+        from circuitspec.engine.cache import JsonCache
+        from circuitspec.engine.facts import load_or_compute
+
+        return load_or_compute(self, params, cache=JsonCache(cache_dir), use_cache=use_cache, progress=progress)
+
     # -- identity of the model for caching ------------------------------------------------
     def weights_hash(self) -> str:
         if self._hash is None:
