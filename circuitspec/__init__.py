@@ -1,0 +1,245 @@
+"""circuitspec: declare, match and verify circuit hypotheses in transformers trained on arithmetic.
+
+The public API. ``import circuitspec`` is light (no torch): every name below loads its
+module on first use.
+
+Hypotheses
+    ``load_hypothesis(path)``           read a YAML spec (``specs/addition.yaml``)
+    ``hypothesis(name, task=..., ...)`` write one in Python (same fields as YAML)
+    ``Hypothesis``                      the schema (pydantic)
+Models
+    ``load_model(name_or_path)``        a shipped zoo model, a card/weights file or a folder
+    ``list_zoo(folder=None)``           the cards of a zoo (default: the shipped one)
+    ``load_zoo(folder=None, models=None)``  the models of a zoo, optionally filtered by globs
+Verification
+    ``verify(hypothesis, model, seed=0)``     one Verdict
+    ``verify_many(hypotheses, models, ...)``  a Report over many models
+    ``scan(model, ...)``                      which sites matter in a model (its facts)
+Rendering
+    ``write_report(report, out)``, ``load_report(path)``, ``graph_svg(verdict)``,
+    ``node_map_svg(verdict)``
+Testing
+    ``assert_holds``, ``assert_node``, ``assert_faithful`` (see ``circuitspec.pytest_plugin``)
+    and the hypothesis strategies in ``circuitspec.strategies``.
+
+Example (runs in ``tests/test_api.py``)::
+
+    import circuitspec as cs
+    h = cs.hypothesis("sum", task="add", nodes=[...])
+    verdict = cs.verify(h, "add_d5_l2_h3_s372001")
+    print(verdict.status, verdict.summary)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from circuitspec.errors import CircuitSpecError, EngineError, ModelError, SpecError, TaskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from circuitspec.models.card import ModelCard
+    from circuitspec.models.zoo import Model
+    from circuitspec.spec.schema import Hypothesis
+    from circuitspec.verify.verdict import Report, Verdict
+
+__version__ = "0.1.0"
+
+# name -> (module, attribute): loaded on first access.
+_LAZY = {
+    "Hypothesis": ("circuitspec.spec.schema", "Hypothesis"),
+    "Model": ("circuitspec.models.zoo", "Model"),
+    "ModelCard": ("circuitspec.models.card", "ModelCard"),
+    "ArithmeticTask": ("circuitspec.tasks.arithmetic", "ArithmeticTask"),
+    "Site": ("circuitspec.engine.sites", "Site"),
+    "Engine": ("circuitspec.engine.runner", "Engine"),
+    "Verdict": ("circuitspec.verify.verdict", "Verdict"),
+    "Report": ("circuitspec.verify.verdict", "Report"),
+    "write_report": ("circuitspec.render.report", "write_report"),
+    "load_report": ("circuitspec.render.report", "load_report"),
+    "assert_holds": ("circuitspec.pytest_plugin", "assert_holds"),
+    "assert_node": ("circuitspec.pytest_plugin", "assert_node"),
+    "assert_faithful": ("circuitspec.pytest_plugin", "assert_faithful"),
+}
+_SUBMODULES = ("strategies", "tasks", "models", "engine", "spec", "match", "verify", "render", "pytest_plugin", "errors")
+
+__all__ = [
+    "__version__",
+    "CircuitSpecError",
+    "TaskError",
+    "ModelError",
+    "SpecError",
+    "EngineError",
+    "load_hypothesis",
+    "hypothesis",
+    "load_model",
+    "list_zoo",
+    "load_zoo",
+    "verify",
+    "verify_many",
+    "scan",
+    "graph_svg",
+    "node_map_svg",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"circuitspec.{name}")
+    raise AttributeError(f"module 'circuitspec' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
+
+
+# ---- hypotheses -----------------------------------------------------------------------------
+
+
+def load_hypothesis(path: str | Path) -> "Hypothesis":
+    """Read a hypothesis from a YAML spec file (SpecError with file, line and hint if it is wrong).
+
+    >>> import circuitspec as cs
+    >>> h = cs.load_hypothesis("specs/addition.yaml")  # doctest: +SKIP
+    >>> h.name  # doctest: +SKIP
+    'addition'
+    """
+    from circuitspec.spec.schema import Hypothesis
+
+    return Hypothesis.load(path)
+
+
+def hypothesis(name: str, *, task: str, **fields: Any) -> "Hypothesis":
+    """Write a hypothesis in Python: the same fields as a YAML spec (nodes as dicts).
+
+    >>> import circuitspec as cs
+    >>> h = cs.hypothesis("base-add", task="add", nodes=[
+    ...     {"id": "SA{n}", "computes": "SA(n)", "kind": "head", "for_each": {"n": "0..digits-1"}}])  # doctest: +SKIP
+    """
+    from circuitspec.spec.schema import Hypothesis
+
+    return Hypothesis.build(name, task=task, **fields)
+
+
+def _hypothesis(spec: Any) -> "Hypothesis":
+    from circuitspec.spec.schema import Hypothesis
+
+    if isinstance(spec, Hypothesis):
+        return spec
+    if isinstance(spec, (str, Path)):
+        return load_hypothesis(spec)
+    raise SpecError(f"expected a Hypothesis or the path of a spec file, got {type(spec).__name__}")
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+
+def load_model(name_or_path: str | Path, *, folder: str | Path | None = None, device: str = "cpu") -> "Model":
+    """Load a model: a shipped zoo name (with or without ``_tNK``), a card/weights file or a folder.
+
+    The model holds ``.bridge`` (a TransformerLens bridge), ``.card`` and ``.task``.
+    """
+    from circuitspec.models.zoo import load
+
+    return load(name_or_path, folder=folder, device=device)
+
+
+def list_zoo(folder: str | Path | None = None) -> "list[ModelCard]":
+    """The cards of every model in ``folder`` (default: the shipped zoo), sorted by name; no torch needed."""
+    from circuitspec.models.zoo import list_zoo as _list
+
+    return _list(folder)
+
+
+def load_zoo(folder: str | Path | None = None, models: str | Sequence[str] | None = None) -> "list[Model]":
+    """Load the models of a zoo, optionally only those matching ``models`` (globs over names)."""
+    import fnmatch
+
+    cards = list_zoo(folder)
+    if models is not None:
+        patterns = [models] if isinstance(models, str) else list(models)
+        chosen = [c for c in cards if any(fnmatch.fnmatchcase(c.name, p) or fnmatch.fnmatchcase(c.short_name, p) for p in patterns)]
+        if not chosen:
+            from circuitspec.errors import unknown
+
+            raise unknown("model pattern", ", ".join(patterns), [c.name for c in cards], ModelError)
+        cards = chosen
+    return [load_model(c.name, folder=folder) for c in cards]
+
+
+def _model(model: Any) -> "Model":
+    if isinstance(model, (str, Path)):
+        return load_model(model)
+    return model
+
+
+# ---- verification ---------------------------------------------------------------------------
+
+
+def verify(hypothesis: Any, model: Any, *, seed: int = 0) -> "Verdict":
+    """Verify one hypothesis (a Hypothesis or a spec path) on one model (a Model or a name).
+
+    Returns a ``Verdict``: per node confirmed / unconfirmed / not placed with the sites that
+    play it, interchange accuracies and faithfulness with 95% intervals; ``.to_json()``.
+    """
+    from circuitspec.verify.core import verify as _verify
+
+    return _verify(_hypothesis(hypothesis), _model(model), seed=seed)
+
+
+def verify_many(
+    hypotheses: Any | Iterable[Any], models: Any | Iterable[Any], *, seed: int = 0, out: str | Path | None = None
+) -> "Report":
+    """Verify hypotheses on models (each model's facts measured once); with ``out`` write the report.
+
+    ``hypotheses``/``models`` take one item or a list (paths, names or objects).
+    """
+    from circuitspec.verify.core import verify_model
+    from circuitspec.verify.verdict import Report
+
+    hs = [hypotheses] if isinstance(hypotheses, (str, Path)) or not isinstance(hypotheses, Iterable) else list(hypotheses)
+    ms = [models] if isinstance(models, (str, Path)) or not isinstance(models, Iterable) else list(models)
+    hs = [_hypothesis(h) for h in hs]
+    verdicts = []
+    for m in ms:
+        verdicts.extend(verify_model(hs, _model(m), seed=seed))
+    report = Report(verdicts=verdicts, circuitspec_version=__version__, seed=seed)
+    if out is not None:
+        from circuitspec.render.report import write_report
+
+        write_report(report, out)
+    return report
+
+
+def scan(model: Any, **options: Any):
+    """Measure a model's facts: which sites matter, for which answer digits and classes."""
+    from circuitspec.engine.scan import scan as _scan
+
+    return _scan(_model(model), **options)
+
+
+# ---- rendering ------------------------------------------------------------------------------
+
+
+def graph_svg(verdict: "Verdict") -> bytes:
+    """SVG of the hypothesis graph with each node labelled by its sites and coloured by status."""
+    from circuitspec.render.files import svg
+    from circuitspec.render.graph import verdict_graph
+
+    return svg(verdict_graph(verdict))
+
+
+def node_map_svg(verdict: "Verdict") -> bytes:
+    """SVG of the paper's node map: positions x layers/heads, each cell the node it plays."""
+    from circuitspec.render.files import svg
+    from circuitspec.render.nodemap import node_map_graph
+
+    return svg(node_map_graph(verdict))
