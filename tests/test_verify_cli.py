@@ -23,11 +23,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from circuitspec.cli import main
 from circuitspec.errors import CircuitSpecError
 from circuitspec.models.card import ModelCard, TaskSpec, default_architecture
-from circuitspec.models.store import read_card
-from circuitspec.render.report import load_report, report_json
 from circuitspec.spec import expand, loads
 from circuitspec.tasks.layout import Layout
 from circuitspec.verify import orchestrate
@@ -35,6 +32,27 @@ from circuitspec.verify.executors import LocalExecutor, make_executor
 from circuitspec.verify.verdict import CircuitMetrics, Estimate, ModelLayout, NodeVerdict, VariableTest, Verdict
 
 TESTS = Path(__file__).parent
+
+# This module stays free of torch at import time (worker processes import it to find the stand-ins),
+# so the CLI and the report reader are imported where they are used.
+
+
+def main(argv):
+    from circuitspec.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+def report_json(report):
+    from circuitspec.render.report import report_json as dump
+
+    return dump(report)
+
+
+def load_report(path):
+    from circuitspec.render.report import load_report as load
+
+    return load(path)
 
 ADD_SPEC = """\
 name: toy_addition
@@ -103,7 +121,7 @@ def write_cards(folder: Path, names=MODELS) -> Path:
 
 
 def fake_load(path):
-    card = read_card(Path(path))
+    card = ModelCard.model_validate_json(Path(path).read_bytes())
     return SimpleNamespace(card=card, name=card.name)
 
 
@@ -326,31 +344,31 @@ def test_rerun_reuses_finished_verdicts_and_gives_the_same_report(world, tmp_pat
     assert len(log.read_text().splitlines()) == 4
 
 
-def test_killed_run_then_rerun_gives_the_uninterrupted_report(world, tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-c", "import sys, test_verify_cli as t; t.run_cli_subprocess()", "verify",
-           *map(str, world.specs), "--models", str(world.models), "--quiet"]
-    # uninterrupted
+def test_killed_run_then_rerun_gives_the_uninterrupted_report(world, tmp_path, fake_core, monkeypatch):
+    args = ["verify", *map(str, world.specs), "--models", str(world.models), "--quiet"]
+    # uninterrupted (in this process)
     full = tmp_path / "full"
-    r = subprocess.run([*cmd, "--out", str(full)], env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1, r.stderr  # one model fails the addition hypothesis
-    # interrupted: kill -9 once two verdicts are on disk
+    assert main([*args, "--out", str(full)]) == 1  # one model fails the addition hypothesis
+    # interrupted: a separate process, killed with SIGKILL once two verdicts are on disk
     out = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, "--out", str(out)], env=dict(env, FAKE_SLEEP="0.7"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ, FAKE_SLEEP="0.7", PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-c", "import test_verify_cli as t; t.run_cli_subprocess()", *args, "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 90
-    while time.time() < deadline and len(list((out / "verdicts").glob("*.json"))) < 2:
+    while time.time() < deadline and len(list((out / "verdicts").glob("*.json"))) < 2 and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _, err = proc.communicate(timeout=30)
     done = list((out / "verdicts").glob("*.json"))
-    assert 2 <= len(done) < 4, "the run was not interrupted midway"
+    assert 2 <= len(done) < 4, f"the run was not interrupted midway: {err.decode()[-2000:]}"
     assert not (out / "report.json").exists() and not (out / "index.html").exists()
     for f in done:  # finished verdicts are complete files
         Verdict.model_validate_json(f.read_text())
+    # rerun: only the unfinished models are verified, and the report is the uninterrupted one
     log = tmp_path / "calls.log"
-    r = subprocess.run([*cmd, "--out", str(out)], env=dict(env, FAKE_LOG=str(log)), capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1, r.stderr
-    assert len(log.read_text().splitlines()) == 4 - len(done)  # only the unfinished models ran again
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    assert main([*args, "--out", str(out)]) == 1
+    assert len(log.read_text().splitlines()) == 4 - len(done)
     assert (out / "report.json").read_bytes() == (full / "report.json").read_bytes()
 
 
