@@ -5,7 +5,8 @@ module on first use.
 
 Hypotheses
     ``load_hypothesis(path)``           read a YAML spec (``specs/addition.yaml``)
-    ``hypothesis(name, task=..., ...)`` write one in Python (same fields as YAML)
+    ``hypothesis(name, task=..., ...)`` write one in Python (same fields as YAML);
+                                        ``HypothesisBuilder`` is the fluent form
     ``Hypothesis``                      the schema (pydantic)
 Models
     ``load_model(name_or_path)``        a shipped zoo model, a card/weights file or a folder
@@ -50,11 +51,18 @@ __version__ = "0.1.0"
 # name -> (module, attribute): loaded on first access.
 _LAZY = {
     "Hypothesis": ("circuitspec.spec.schema", "Hypothesis"),
+    "HypothesisBuilder": ("circuitspec.spec.builder", "HypothesisBuilder"),
+    "EACH_DIGIT": ("circuitspec.spec.builder", "EACH_DIGIT"),
+    "EACH_ANSWER_DIGIT": ("circuitspec.spec.builder", "EACH_ANSWER_DIGIT"),
+    "attends": ("circuitspec.spec.builder", "attends"),
+    "expand": ("circuitspec.spec.expand", "expand"),
     "Model": ("circuitspec.models.zoo", "Model"),
     "ModelCard": ("circuitspec.models.card", "ModelCard"),
     "ArithmeticTask": ("circuitspec.tasks.arithmetic", "ArithmeticTask"),
     "Site": ("circuitspec.engine.sites", "Site"),
     "Engine": ("circuitspec.engine.runner", "Engine"),
+    "Intervention": ("circuitspec.engine.interventions", "Intervention"),
+    "Facts": ("circuitspec.engine.facts", "Facts"),
     "Verdict": ("circuitspec.verify.verdict", "Verdict"),
     "Report": ("circuitspec.verify.verdict", "Report"),
     "write_report": ("circuitspec.render.report", "write_report"),
@@ -219,11 +227,21 @@ def verify_many(
     return report
 
 
-def scan(model: Any, **options: Any):
-    """Measure a model's facts: which sites matter, for which answer digits and classes."""
-    from circuitspec.engine.scan import scan as _scan
+def scan(model: Any, *, seed: int = 0, cache_dir: str | Path | None = None, use_cache: bool = True, **params: Any):
+    """Measure a model's facts: which sites matter, for which answer digits and classes.
 
-    return _scan(_model(model), **options)
+    Every head and MLP at every position is mean-ablated on class-stratified questions;
+    ``params`` are ``circuitspec.engine.facts.FactsParams`` fields (``questions=500`` ...).
+    Facts are cached on disk (``cache_dir``, else ``$CIRCUITSPEC_CACHE``, else
+    ``~/.cache/circuitspec``) under a key of everything they depend on. Returns ``Facts``:
+    ``.useful_sites``, ``.site("P16.L0.H1").impacts`` ...
+    """
+    from circuitspec.engine.cache import JsonCache
+    from circuitspec.engine.facts import FactsParams, load_or_compute
+    from circuitspec.engine.runner import Engine
+
+    engine = Engine(_model(model), seed=seed)
+    return load_or_compute(engine, FactsParams(**params), cache=JsonCache(cache_dir), use_cache=use_cache)
 
 
 # ---- rendering ------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ Options
     ``--circuit-report DIR``  write every verdict of the session to DIR as ``circuitspec verify`` does
                               (report.json, junit.xml, SVG graphs and node maps, index.html)
     ``--circuit-seed N``      seed of every verification (default 0)
+    ``--circuit-cache DIR``   facts cache folder (default ``$CIRCUITSPEC_CACHE`` or ``~/.cache/circuitspec``):
+                              facts are measured once per model and reused by every test and run
 
 Example::
 
@@ -504,6 +506,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--circuit-report", metavar="DIR", default=None, help="write every verdict of the session to DIR (JSON, SVG, HTML), as `circuitspec verify` does"
     )
     group.addoption("--circuit-seed", metavar="N", type=int, default=0, help="seed of every verification (default 0)")
+    group.addoption(
+        "--circuit-cache", metavar="DIR", default=None, help="facts cache folder for this session (default: $CIRCUITSPEC_CACHE or ~/.cache/circuitspec)"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -520,12 +525,22 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_SESSION_KEY] = session
     _ACTIVE = session
+    cache_dir = config.getoption("circuit_cache")
+    if cache_dir is not None:  # the engine reads it; restored at unconfigure
+        config.stash[_ENV_KEY] = os.environ.get(CACHE_ENV)
+        os.environ[CACHE_ENV] = str(Path(cache_dir).resolve())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _ACTIVE
     if _ACTIVE is config.stash.get(_SESSION_KEY, None):
         _ACTIVE = None
+    if _ENV_KEY in config.stash:
+        previous = config.stash[_ENV_KEY]
+        if previous is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = previous
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -549,6 +564,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 _SESSION_KEY = pytest.StashKey[CircuitSession]()
+_ENV_KEY = pytest.StashKey["str | None"]()
+CACHE_ENV = "CIRCUITSPEC_CACHE"
 
 
 def _session(config: pytest.Config) -> CircuitSession:

@@ -8,6 +8,7 @@ verification on the shipped zoo.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -113,9 +114,16 @@ def test_plugin_is_registered_through_the_pytest11_entry_point():
     assert plugins.get("circuitspec") == "circuitspec.pytest_plugin"
 
 
-def test_options_and_fixtures(pytester: pytest.Pytester, zoo_dir: Path):
+def test_options_and_fixtures(pytester: pytest.Pytester, zoo_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("CIRCUITSPEC_CACHE", raising=False)
+    facts = pytester.path / "facts"
     pytester.makepyfile(
-        """
+        f"""
+        import os
+
+        def test_facts_cache_folder():
+            assert os.environ["CIRCUITSPEC_CACHE"] == {str(facts)!r}
+
         def test_fixtures(circuit_zoo, circuit_cache, circuit_model):
             assert circuit_zoo.names == ["add_d2_l1_h1_t1K_s1", "add_d3_l1_h1_t1K_s1", "sub_d2_l1_h1_t1K_s1"]
             assert "add_d2_l1_h1_s1" in circuit_zoo and len(circuit_zoo) == 3
@@ -124,8 +132,9 @@ def test_options_and_fixtures(pytester: pytest.Pytester, zoo_dir: Path):
             assert circuit_model == circuit_cache.model
         """
     )
-    result = run(pytester, "--circuit-zoo", str(zoo_dir), "--circuit-seed", "7")
-    result.assert_outcomes(passed=1)
+    result = run(pytester, "--circuit-zoo", str(zoo_dir), "--circuit-seed", "7", "--circuit-cache", str(facts))
+    result.assert_outcomes(passed=2)
+    assert "CIRCUITSPEC_CACHE" not in os.environ  # restored after the session
 
 
 def test_marker_parametrises_the_test_over_matching_zoo_models(pytester: pytest.Pytester, zoo_dir: Path):
