@@ -87,7 +87,7 @@ def labels(verdict: Verdict) -> dict[str, str]:
     out = {}
     for n in verdict.nodes:
         if n.status == "not_placed":
-            text = "NOT PLACED: " + reason_text(n)
+            text = "NOT PLACED: " + (n.reason or "").replace("_", " ")
             if n.runner_up is not None:
                 text += f"\nrunner-up {site_label(n.runner_up.sites)} ({n.runner_up.score:.2f})"
         else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+import textwrap
 from html import escape
 from typing import Literal
 
@@ -37,6 +38,7 @@ from circuitspec.verify.verdict import Verdict
 
 CellKind = Literal["node", "useful", "unused"]
 USEFUL_TEXT = "?"
+NOTE_WIDTH = 110  # characters per line of the not-placed notes under the map
 
 
 @dataclass(frozen=True)
@@ -199,15 +201,21 @@ def node_map_graph(verdict: Verdict) -> graphviz.Digraph:
         f'<FONT COLOR="{UNUSED_FILL}">&#9632;</FONT> unused'
     )
     out.append(f'<TR><TD COLSPAN="{ncols}" BORDER="0" ALIGN="LEFT">{legend}</TD></TR>')
+    out.append("</TABLE>")
+    g = graphviz.Digraph(name="nodemap", graph_attr={"fontname": "Helvetica"}, node_attr={"fontname": "Helvetica", "fontsize": "11"})
+    g.node("map", label="<" + "".join(out) + ">", shape="plain")
+    notes = []
     for what, items, fill in (
         ("not placed", m.not_placed, STATUS_FILL["not_placed"]),
         ("optional, not placed", m.optional_not_placed, HEADER_FILL),
     ):
-        if items:
-            texts = [f"{escape(n)} ({escape(why)})" for n, why in items]
-            text = "<BR/>".join("; ".join(texts[i : i + 3]) for i in range(0, len(texts), 3))
-            out.append(f'<TR><TD COLSPAN="{ncols}" BORDER="0" ALIGN="LEFT" BGCOLOR="{fill}">{what}: {text}</TD></TR>')
-    out.append("</TABLE>")
-    g = graphviz.Digraph(name="nodemap", graph_attr={"fontname": "Helvetica"}, node_attr={"fontname": "Helvetica", "fontsize": "11"})
-    g.node("map", label="<" + "".join(out) + ">", shape="plain")
+        for node, why in items:
+            lines = textwrap.wrap(f"{what}: {node} ({why})", NOTE_WIDTH) or [""]
+            body = '<BR ALIGN="LEFT"/>'.join(escape(x) for x in lines) + '<BR ALIGN="LEFT"/>'
+            notes.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT" BGCOLOR="{fill}">{body}</TD></TR>')
+    if notes:
+        # a node of its own under the map, so long reasons never widen the map's columns
+        table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="2">' + "".join(notes) + "</TABLE>"
+        g.node("notes", label="<" + table + ">", shape="plain")
+        g.edge("map", "notes", style="invis")
     return g
