@@ -38,6 +38,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The ``verify`` function below shares its name with the ``circuitspec.verify`` subpackage.
+# Importing the subpackage first (pydantic only, no torch) makes the function win: the import
+# system sets ``circuitspec.verify`` to the module only when the module is first loaded.
+# The subpackage stays reachable as ``from circuitspec.verify import Verdict`` etc.
+import circuitspec.verify as _verify_package  # noqa: F401
 from circuitspec.errors import CircuitSpecError, EngineError, ModelError, SpecError, TaskError
 
 if TYPE_CHECKING:  # pragma: no cover
