@@ -20,6 +20,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split
 # (module under circuitspec.cli, group name or None for top-level commands)
 _GROUPS = [
     ("task", "task"),
+    ("spec", "spec"),
     ("verify", None),
     ("render", None),
 ]

@@ -1,0 +1,137 @@
+"""Drawing an expanded hypothesis graph with graphviz.
+
+``hypothesis_graph(graph)`` draws the nodes of ``circuitspec.spec.expand(...)`` ranked by
+where they may run: bottom to top by sub-layer (L0 heads, L0 MLP, L1 heads, ...), left to
+right by token position, as in the paper's diagrams. The same function draws verdicts:
+pass ``labels`` (extra text per node, e.g. the sites found, ``P16.L0.H1+H2``) and ``colors``
+(fill per node, e.g. by verdict). ``write_graph`` renders SVG / PNG through the ``dot``
+binary, or writes the DOT source.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import graphviz
+import networkx as nx
+
+from circuitspec.errors import CircuitSpecError
+from circuitspec.spec.expand import NodeInstance, span_text
+
+FORMATS = ("svg", "png", "dot")
+
+# Fill by the family of the node's first variable.
+FAMILY_FILL = {
+    "S": "#cfe2f7",  # addition sub-tasks
+    "M": "#f9d9b8",  # subtraction, D >= D'
+    "N": "#f4c6d8",  # subtraction, D < D'
+    "G": "#f4c6d8",
+    "A": "#d5ecd0",  # answer digits
+    "O": "#e6e0f3",  # operator / sign selection
+}
+DEFAULT_FILL = "#eeeeee"
+
+
+def _family(inst: NodeInstance) -> str:
+    name = inst.variables[0][0]
+    if name in ("OPR", "SGN"):
+        return "O"
+    return name[0]
+
+
+def _where_text(inst: NodeInstance, n_ctx: int | None, n_layers: int | None) -> str:
+    pos = "any position" if n_ctx is not None and inst.positions == list(range(n_ctx)) else span_text(inst.positions, "P")
+    lay = "any layer" if n_layers is not None and inst.layers == list(range(n_layers)) else "L" + span_text(inst.layers)
+    kind = inst.site if inst.max_heads == 1 else f"{inst.site} x{inst.max_heads}"
+    return f"{pos} · {lay} · {kind}"
+
+
+def _rank(inst: NodeInstance) -> int | None:
+    """The sub-layer the node runs in when that is fixed (one layer, one kind), else None (placed by its edges)."""
+    stages = inst.stages()
+    return stages[0] if len(stages) == 1 else None
+
+
+def hypothesis_graph(
+    graph: nx.DiGraph,
+    *,
+    labels: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> graphviz.Digraph:
+    """A graphviz drawing of an expanded hypothesis graph.
+
+    ``labels``: extra line(s) per node id (e.g. ``"P16.L0.H1+H2"``); ``colors``: fill colour per
+    node id (``#rrggbb``), overriding the default colour by variable family. Optional nodes and
+    edges are dashed; path-patched edges are bold.
+    """
+    labels = dict(labels or {})
+    colors = dict(colors or {})
+    shape = graph.graph.get("shape")
+    n_ctx = getattr(shape, "n_ctx", None)
+    n_layers = getattr(shape, "n_layers", None)
+    name = graph.graph.get("name", "hypothesis")
+    dot = graphviz.Digraph(name=str(name), format="svg")
+    heading = title if title is not None else f"{name}" + (f" ({shape.op} d{shape.digits} l{shape.n_layers} h{shape.n_heads})" if shape else "")
+    dot.attr(rankdir="BT", labelloc="t", label=heading, fontname="Helvetica", fontsize="16", nodesep="0.25", ranksep="0.5")
+    dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10")
+    dot.attr("edge", color="#555555", arrowsize="0.7")
+
+    ranks: dict[int | None, list[NodeInstance]] = {}
+    for node_id in graph.nodes:
+        inst: NodeInstance = graph.nodes[node_id]["instance"]
+        ranks.setdefault(_rank(inst), []).append(inst)
+
+    def add(target, inst: NodeInstance) -> None:
+        lines = [inst.id, inst.variable_text, _where_text(inst, n_ctx, n_layers)]
+        if labels.get(inst.id):
+            lines.append(str(labels[inst.id]))
+        fill = colors.get(inst.id) or FAMILY_FILL.get(_family(inst), DEFAULT_FILL)
+        style = "rounded,filled" + ("" if inst.required else ",dashed")
+        target.node(inst.id, label="\n".join(lines), fillcolor=fill, style=style, tooltip=inst.description or inst.id)
+
+    for inst in ranks.pop(None, []):
+        add(dot, inst)
+    for rank in sorted(ranks):
+        with dot.subgraph(name=f"rank_{rank}") as sub:
+            sub.attr(rank="same")
+            members = sorted(ranks[rank], key=lambda i: (min(i.positions), i.id))
+            for inst in members:
+                add(sub, inst)
+            for a, b in zip(members, members[1:]):  # keep positions left to right within a rank
+                sub.edge(a.id, b.id, style="invis")
+
+    for a, b, data in graph.edges(data=True):
+        attrs = {}
+        if not data.get("required", True):
+            attrs["style"] = "dashed"
+        if data.get("path_patch"):
+            attrs["penwidth"] = "2.2"
+        dot.edge(a, b, **attrs)
+    return dot
+
+
+def write_graph(drawing: graphviz.Digraph, path: str | os.PathLike, *, format: str | None = None) -> Path:
+    """Write ``drawing`` as SVG, PNG (rendered by the ``dot`` binary) or DOT source; returns the path."""
+    path = Path(path)
+    fmt = (format or path.suffix.lstrip(".") or "svg").lower()
+    if fmt not in FORMATS:
+        raise CircuitSpecError(f"unknown graph format {fmt!r}", hint="allowed: " + ", ".join(FORMATS))
+    if path.parent and not path.parent.exists():
+        raise CircuitSpecError(f"folder {path.parent} does not exist", file=str(path))
+    if fmt == "dot":
+        path.write_text(drawing.source, encoding="utf-8")
+        return path
+    try:
+        data = drawing.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise CircuitSpecError(
+            "graphviz's 'dot' program is not installed",
+            hint="install it (Debian/Ubuntu: apt-get install -y graphviz), or write --format dot",
+        ) from None
+    except graphviz.CalledProcessError as err:
+        raise CircuitSpecError(f"dot failed to render the graph: {err.stderr!r:.200}") from None
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,43 @@
+"""The hypothesis language: schema, YAML files, Python builder, expansion. No torch here.
+
+    from circuitspec.spec import load, expand, make_shape
+    h = load("specs/addition.yaml")
+    graph = expand(h, make_shape("add", 6, 2, 3))     # networkx.DiGraph of NodeInstance
+"""
+
+from circuitspec.models.card import ModelShape
+from circuitspec.spec.builder import EACH_ANSWER_DIGIT, EACH_DIGIT, HypothesisBuilder, attends, build
+from circuitspec.spec.expand import (
+    Applicability,
+    NodeInstance,
+    applies_to,
+    can_feed,
+    default_shape,
+    expand,
+    instances,
+    make_shape,
+    shape_text,
+    site_can_feed,
+)
+from circuitspec.spec.loader import dumps, load, loads
+from circuitspec.spec.schema import (
+    QUESTION_CLASSES,
+    SITE_KINDS,
+    AppliesTo,
+    Attends,
+    Bounds,
+    CausalTest,
+    Checks,
+    Edge,
+    Hypothesis,
+    Impacts,
+    Node,
+    NodeOverride,
+)
+
+__all__ = [
+    "Applicability", "AppliesTo", "Attends", "Bounds", "CausalTest", "Checks", "EACH_ANSWER_DIGIT", "EACH_DIGIT",
+    "Edge", "Hypothesis", "HypothesisBuilder", "Impacts", "ModelShape", "Node", "NodeInstance", "NodeOverride",
+    "QUESTION_CLASSES", "SITE_KINDS", "applies_to", "attends", "build", "can_feed", "default_shape", "dumps",
+    "expand", "instances", "load", "loads", "make_shape", "shape_text", "site_can_feed",
+]

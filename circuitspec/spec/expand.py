@@ -1,0 +1,567 @@
+"""Expansion: a Hypothesis against one model shape becomes a concrete networkx DiGraph.
+
+Each graph node is a concrete node id (``SA3``) whose ``instance`` attribute is a
+``NodeInstance``: the variables with their digit columns, the allowed token positions and
+layers as integers, the behaviour constraints with answer digits named as in
+``Layout.answer_labels`` (``"A3"``, ``"sign"``), the test thresholds. Graph attributes:
+``name``, ``shape`` (the ``ModelShape``), ``checks`` (the circuit-level ``Checks``).
+Edge attributes: ``required`` (False for optional edges), ``path_patch``, ``flow`` (the
+template it came from).
+
+Rules (errors are SpecErrors at the template's line in the spec file):
+
+- ``for_each`` ranges are inclusive; later variables may use earlier ones
+  (``{n: 0..digits-1, k: 0..n}``); a range whose end is below its start is empty.
+- Every expanded id must be unique; positions must exist for the model's digit count and
+  layers must lie in ``0..layers-1``; a node's ``max_heads`` may not exceed the heads per layer.
+- A position or answer range ``X..Y`` covers X, Y and everything between, in either order.
+- ``keep`` variables whose digit column does not exist (``SC(n-1)`` at n = 0) are dropped:
+  there is nothing to hold equal.
+- An edge whose endpoint does not exist after expansion (``SV{n-1}`` at n = 0) is dropped if
+  the edge is ``optional: true`` and is an error otherwise (naming the edge and the missing id).
+- Edge meaning (``can_feed``): the target reads what the source computes. A transformer runs
+  its sub-layers in the order L0 attention, L0 MLP, L1 attention, L1 MLP, ...; the residual
+  stream carries information forward at one position, and only attention moves it to a later
+  position. So a site (position p, layer l, kind k) can feed a site (q, m, k') iff
+  ``p == q`` and it runs in an earlier sub-layer (``l < m``, or ``l == m`` with a head
+  feeding the MLP / neurons), or ``p < q`` and ``l < m`` (an attention layer after the
+  source, up to and including the target's, moves it across). An edge is accepted when some
+  allowed placement of both nodes satisfies this; the matcher enforces it on the chosen sites.
+- The graph must be acyclic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict
+
+from circuitspec.errors import SpecError, closest
+from circuitspec.models.card import ModelShape
+from circuitspec.spec.expr import (
+    PositionSpec,
+    TemplateError,
+    evaluate,
+    parse_answer,
+    parse_flow,
+    parse_position,
+    parse_range,
+    parse_template,
+    parse_variables,
+)
+from circuitspec.spec.schema import QUESTION_CLASSES, Hypothesis, Node, SiteKind
+from circuitspec.tasks.layout import MAX_DIGITS, VARIABLES, Layout
+
+MAX_INSTANCES = 20_000  # expanded nodes (or edges) per template
+_STAGE_KINDS = {"head": (0,), "mlp": (1,), "neurons": (1,), "any": (0, 1)}
+
+__all__ = [
+    "Applicability",
+    "ModelShape",
+    "NodeInstance",
+    "applies_to",
+    "can_feed",
+    "default_shape",
+    "expand",
+    "make_shape",
+    "site_can_feed",
+    "span_text",
+]
+
+
+class NodeInstance(BaseModel):
+    """One node of an expanded hypothesis, with every value concrete."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    template: str  # the id as written in the spec, e.g. "SA{n}"
+    bindings: dict[str, int]  # the for_each values, e.g. {"n": 3}
+    variables: list[tuple[str, int | None]]  # [("SA", 3)], several for a polysemantic node
+    site: SiteKind
+    max_heads: int
+    positions: list[int]  # sorted token positions where it may be
+    layers: list[int]  # sorted layers where it may be
+    attends: list[tuple[list[int], float]]  # (token positions, least total attention share)
+    impacts_exactly: list[str] | None  # answer labels ("A3", "sign") its ablation changes, and no others
+    impacts_at_least: list[str]  # answer labels its ablation must change
+    breaks: list[str]  # question classes that fail when it is ablated
+    spares: list[str]  # question classes that still pass when it is ablated
+    required: bool
+    min_accuracy: float  # interchange test: least share of pairs that change as predicted
+    n_pairs: int
+    keep: list[tuple[str, int | None]]  # variables held equal between base and source questions
+    description: str = ""
+
+    @property
+    def variable_text(self) -> str:
+        """``SA3 | MD3`` (the paper's SA_3 written flat)."""
+        return " | ".join(f"{name}{'' if n is None else n}" for name, n in self.variables)
+
+    def stages(self) -> list[int]:
+        """Sub-layer indices where it may run: 2*layer for heads, 2*layer+1 for MLPs and neurons."""
+        return sorted({2 * layer + k for layer in self.layers for k in _STAGE_KINDS[self.site]})
+
+
+class Applicability(NamedTuple):
+    """Whether a hypothesis is about a model shape; falsy with a reason when not."""
+
+    ok: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+def make_shape(
+    op: str,
+    digits: int,
+    n_layers: int,
+    n_heads: int,
+    *,
+    d_mlp: int = 2040,
+    d_model: int = 510,
+    d_head: int | None = None,
+    n_ctx: int | None = None,
+) -> ModelShape:
+    """A ``ModelShape`` from the numbers that matter to a hypothesis (the paper's width by default)."""
+    for what, v, lo in (("digits", digits, 1), ("layers", n_layers, 1), ("heads", n_heads, 1)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise SpecError(f"{what} must be a positive integer, got {v!r}")
+    if digits > MAX_DIGITS:
+        raise SpecError(f"digits must be at most {MAX_DIGITS}, got {digits}")
+    if op not in QUESTION_CLASSES:
+        raise SpecError(f"unknown operation {op!r}", hint="allowed: add, sub, mix")
+    return ModelShape(
+        op=op,
+        digits=digits,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        n_ctx=3 * digits + 4 if n_ctx is None else n_ctx,
+        d_mlp=d_mlp,
+        d_model=d_model,
+        d_head=d_head if d_head is not None else max(1, d_model // n_heads),
+    )
+
+
+def _as_shape(shape: Any) -> ModelShape:
+    if isinstance(shape, ModelShape):
+        return shape
+    inner = getattr(shape, "shape", None)  # a ModelCard or a loaded Model
+    if isinstance(inner, ModelShape):
+        return inner
+    raise SpecError(f"expected a ModelShape (or a model card), got {type(shape).__name__}")
+
+
+def shape_text(shape: ModelShape) -> str:
+    return f"{shape.op} d{shape.digits} l{shape.n_layers} h{shape.n_heads}"
+
+
+def applies_to(h: Hypothesis, shape: Any) -> Applicability:
+    """Whether ``h`` is about models of this shape (operation, digits, layers, heads)."""
+    shape = _as_shape(shape)
+    a = h.applies_to
+    ops = a.ops or [h.task]
+    if shape.op not in ops:
+        return Applicability(False, f"it is about {'/'.join(ops)} models, this one is {shape.op}")
+    for what, value, bounds in (
+        ("digits", shape.digits, a.digits),
+        ("layers", shape.n_layers, a.layers),
+        ("heads", shape.n_heads, a.heads),
+    ):
+        if value not in bounds:
+            return Applicability(False, f"it needs {what} {bounds.text()}, this model has {value}")
+    return Applicability(True)
+
+
+def default_shape(
+    h: Hypothesis,
+    *,
+    op: str | None = None,
+    digits: int | None = None,
+    n_layers: int | None = None,
+    n_heads: int | None = None,
+) -> ModelShape:
+    """A shape to check a spec against when no model is named: the given numbers, else the
+    paper's 6 digits, 2 layers, 3 heads moved into the hypothesis's ``applies_to`` bounds."""
+    a = h.applies_to
+
+    def pick(given, default, bounds):
+        if given is not None:
+            return given
+        lo = bounds.min if bounds.min is not None else default
+        hi = bounds.max if bounds.max is not None else max(default, lo)
+        return min(max(default, lo), hi)
+
+    return make_shape(
+        op or (a.ops or [h.task])[0],
+        pick(digits, 6, a.digits),
+        pick(n_layers, 2, a.layers),
+        pick(n_heads, 3, a.heads),
+    )
+
+
+# ----------------------------------------------------------------------------- edges
+
+
+def site_can_feed(src: tuple[int, int, str], dst: tuple[int, int, str]) -> bool:
+    """Can a site (position, layer, kind) feed another? kind: head / mlp / neurons."""
+    (p, l, k), (q, m, j) = src, dst
+    if p == q:
+        return 2 * l + _STAGE_KINDS[k][0] < 2 * m + _STAGE_KINDS[j][-1]
+    return p < q and l < m  # an attention layer in l+1..m moves it from p to q
+
+
+def can_feed(src: NodeInstance, dst: NodeInstance) -> bool:
+    """Is there an allowed placement of ``src`` and ``dst`` with ``src`` feeding ``dst``?"""
+    common = set(src.positions) & set(dst.positions)
+    if common and min(src.stages()) < max(dst.stages()):
+        return True
+    return min(src.positions) < max(dst.positions) and min(src.layers) < max(dst.layers)
+
+
+# ----------------------------------------------------------------------------- expansion
+
+
+class _Ctx:
+    def __init__(self, shape: ModelShape) -> None:
+        self.shape = shape
+        self.layout = Layout(shape.digits)
+        self.env = {
+            "digits": shape.digits,
+            "layers": shape.n_layers,
+            "heads": shape.n_heads,
+            "last": shape.n_layers - 1,
+        }
+        labels = self.layout.answer_labels
+        self.answer_label = dict(zip(self.layout.answer_positions, labels))
+
+
+def _bindings(for_each: dict[str, Any], env: dict[str, int]) -> list[dict[str, int]]:
+    """All assignments of the for_each variables, in order (later ranges may use earlier names)."""
+    out: list[dict[str, int]] = [{}]
+    for name, dom in for_each.items():
+        nxt: list[dict[str, int]] = []
+        for b in out:
+            scope = {**env, **b}
+            if isinstance(dom, list):
+                values = [evaluate(parse_range(t).lo, scope) for t in dom]
+            else:
+                r = parse_range(dom)
+                lo = evaluate(r.lo, scope)
+                hi = lo if r.hi is None else evaluate(r.hi, scope)
+                if hi - lo + 1 > MAX_INSTANCES:
+                    raise TemplateError(f"for_each {name}: range {lo}..{hi} is too long (at most {MAX_INSTANCES} values)", subpath=("for_each", name))
+                values = list(range(lo, hi + 1))
+            for v in values:
+                nxt.append({**b, name: v})
+            if len(nxt) > MAX_INSTANCES:
+                raise TemplateError(f"for_each expands to more than {MAX_INSTANCES} instances", subpath=("for_each",))
+        out = nxt
+    return out
+
+
+def _column(ctx: _Ctx, what: str, n: int, limit: int) -> None:
+    if not 0 <= n < limit:
+        raise TemplateError(
+            f"{what}({n}) does not exist with {ctx.shape.digits} digits", hint=f"{what}(n) needs 0 <= n <= {limit - 1}"
+        )
+
+
+def _resolve_ref(ref: tuple, scope: dict[str, int], ctx: _Ctx) -> int:
+    word, d = ref[0], ctx.shape.digits
+    lay = ctx.layout
+    if word == "D":
+        n = evaluate(ref[1], scope)
+        _column(ctx, "D", n, d)
+        return lay.d(n)
+    if word == "D'":
+        n = evaluate(ref[1], scope)
+        _column(ctx, "D'", n, d)
+        return lay.d_prime(n)
+    if word == "A":
+        n = evaluate(ref[1], scope)
+        _column(ctx, "A", n, d + 1)
+        return lay.a(n)
+    if word == "P":
+        k = evaluate(ref[1], scope)
+        if not 0 <= k < ctx.shape.n_ctx:
+            raise TemplateError(f"position P({k}) is outside the model's context 0..{ctx.shape.n_ctx - 1}")
+        return k
+    if word == "OPR":
+        return lay.opr
+    if word == "=":
+        return lay.equals
+    if word == "sign":
+        return lay.sign
+    if word == "predicts":
+        return _resolve_ref(ref[1], scope, ctx) - 1
+    raise TemplateError(f"unknown position {word!r}")  # parse_position admits no other words
+
+
+def _resolve_span(spec: PositionSpec, scope: dict[str, int], ctx: _Ctx) -> list[int]:
+    a = _resolve_ref(spec.start, scope, ctx)
+    if spec.end is None:
+        return [a]
+    b = _resolve_ref(spec.end, scope, ctx)
+    return list(range(min(a, b), max(a, b) + 1))
+
+
+def _positions(texts: list[str], scope, ctx: _Ctx, field: str) -> list[int]:
+    out: set[int] = set()
+    for i, t in enumerate(texts):
+        try:
+            out.update(_resolve_span(parse_position(t), scope, ctx))
+        except TemplateError as err:
+            raise TemplateError(err.message, hint=err.hint, subpath=(field, i)) from None
+    return sorted(out)
+
+
+def _variables(texts: list[str], scope, ctx: _Ctx, field: tuple, *, drop_missing: bool) -> list[tuple[str, int | None]]:
+    out: list[tuple[str, int | None]] = []
+    for i, t in enumerate(texts):
+        ref = parse_variables(t)[0]
+        var = VARIABLES[ref.name]
+        op = ctx.shape.op
+        if op != "mix" and op not in var.ops:
+            raise TemplateError(f"variable {ref.name} does not exist in {op} models", subpath=field + (i,))
+        if ref.arg is None:
+            key = (ref.name, None)
+        else:
+            n = evaluate(ref.arg, scope)
+            allowed = var.digit_range(ctx.shape.digits)
+            if n not in allowed:
+                if drop_missing:
+                    continue
+                raise TemplateError(
+                    f"{ref.name}({n}) does not exist with {ctx.shape.digits} digits",
+                    hint=f"{ref.name}(n) needs {allowed.start} <= n <= {allowed.stop - 1}",
+                    subpath=field + (i,),
+                )
+            key = (ref.name, n)
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _answers(texts: list[str], scope, ctx: _Ctx, field: tuple) -> list[str]:
+    out: list[str] = []
+    for i, t in enumerate(texts):
+        try:
+            for p in _resolve_span(parse_answer(t), scope, ctx):
+                label = ctx.answer_label.get(p)
+                if label is None:  # unreachable: answer refs resolve to answer tokens
+                    raise TemplateError(f"{t!r} is not an answer token")
+                if label not in out:
+                    out.append(label)
+        except TemplateError as err:
+            raise TemplateError(err.message, hint=err.hint, subpath=field + (i,)) from None
+    order = {label: k for k, label in enumerate(ctx.layout.answer_labels)}
+    return sorted(out, key=order.__getitem__)
+
+
+def _classes(texts: list[str], scope, ctx: _Ctx, field: str) -> list[str]:
+    out: list[str] = []
+    allowed = QUESTION_CLASSES[ctx.shape.op]
+    for i, t in enumerate(texts):
+        name = parse_template(t).render(scope)
+        if name not in allowed:
+            guess = closest(name, allowed)
+            raise TemplateError(
+                f"unknown question class {name!r} for {ctx.shape.op} models",
+                hint=(f"did you mean {guess!r}? " if guess else "") + "allowed: " + ", ".join(allowed),
+                subpath=(field, i),
+            )
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _instance(node: Node, binding: dict[str, int], ctx: _Ctx) -> NodeInstance:
+    scope = {**ctx.env, **binding}
+    shape = ctx.shape
+    node_id = _sub(("id",), lambda: parse_template(node.id).render(scope))
+    variables = _variables(node.computes, scope, ctx, ("computes",), drop_missing=False)
+    positions = _positions(node.at, scope, ctx, "at") if node.at is not None else list(range(shape.n_ctx))
+    if node.layers is None:
+        layers = list(range(shape.n_layers))
+    else:
+        found: set[int] = set()
+        for i, t in enumerate(node.layers):
+            r = parse_range(t)
+            lo = _sub(("layers", i), lambda: evaluate(r.lo, scope))
+            hi = lo if r.hi is None else _sub(("layers", i), lambda: evaluate(r.hi, scope))
+            lo, hi = min(lo, hi), max(lo, hi)
+            if lo < 0 or hi >= shape.n_layers:
+                bad = lo if lo < 0 else hi
+                raise TemplateError(
+                    f"layer {bad} is outside the model (layers 0..{shape.n_layers - 1})",
+                    hint="use 'last' for the model's last layer, e.g. 1..last",
+                    subpath=("layers", i),
+                )
+            found.update(range(lo, hi + 1))
+        layers = sorted(found)
+    if node.max_heads > shape.n_heads:
+        raise TemplateError(
+            f"max_heads {node.max_heads} exceeds the model's {shape.n_heads} heads per layer", subpath=("max_heads",)
+        )
+    attends = []
+    for j, a in enumerate(node.attends):
+        try:
+            attends.append((_positions(a.to, scope, ctx, "to"), a.min_share))
+        except TemplateError as err:
+            raise TemplateError(err.message, hint=err.hint, subpath=("attends", j) + err.subpath) from None
+    exactly = at_least = None
+    if node.impacts is not None:
+        if node.impacts.exactly is not None:
+            exactly = _answers(node.impacts.exactly, scope, ctx, ("impacts", "exactly"))
+        if node.impacts.at_least is not None:
+            at_least = _answers(node.impacts.at_least, scope, ctx, ("impacts", "at_least"))
+    breaks = _classes(node.breaks, scope, ctx, "breaks")
+    spares = _classes(node.spares, scope, ctx, "spares")
+    both = set(breaks) & set(spares)
+    if both:
+        raise TemplateError(f"class {sorted(both)[0]} is both broken and spared", subpath=("spares",))
+    keep = _variables(node.test.keep, scope, ctx, ("test", "keep"), drop_missing=True)
+    return NodeInstance(
+        id=node_id,
+        template=node.id,
+        bindings=dict(binding),
+        variables=variables,
+        site=node.site,
+        max_heads=node.max_heads,
+        positions=positions,
+        layers=layers,
+        attends=attends,
+        impacts_exactly=exactly,
+        impacts_at_least=at_least or [],
+        breaks=breaks,
+        spares=spares,
+        required=node.required,
+        min_accuracy=node.test.min_accuracy,
+        n_pairs=node.test.pairs,
+        keep=keep,
+        description=node.description,
+    )
+
+
+def _sub(path: tuple, fn):
+    try:
+        return fn()
+    except TemplateError as err:
+        raise TemplateError(err.message, hint=err.hint, subpath=path + err.subpath) from None
+
+
+def _binding_text(binding: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in binding.items())
+
+
+def _error(obj, what: str, err: TemplateError, binding: dict[str, int] | None) -> SpecError:
+    context = f" (with {_binding_text(binding)})" if binding else ""
+    return SpecError(f"{what}{context}: {err.message}", hint=err.hint, **obj.where(*err.subpath))
+
+
+def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGraph:
+    """The concrete graph of ``h`` for models of this shape (a ``ModelShape`` or a model card)."""
+    shape = _as_shape(shape)
+    if check_applies:
+        ok = applies_to(h, shape)
+        if not ok:
+            raise SpecError(
+                f"hypothesis {h.name!r} does not apply to {shape_text(shape)} models: {ok.reason}",
+                hint="pick a model inside applies_to, or widen applies_to",
+                **h.where("applies_to"),
+            )
+    if shape.n_ctx != 3 * shape.digits + 4:
+        raise SpecError(
+            f"the model's context is {shape.n_ctx} tokens, but {shape.digits}-digit questions take {3 * shape.digits + 4}",
+            **h.where(),
+        )
+    ctx = _Ctx(shape)
+    graph = nx.DiGraph(name=h.name, shape=shape, checks=h.checks)
+    made_by: dict[str, Node] = {}
+    for node in h.nodes:
+        try:
+            bindings = _bindings(node.for_each, ctx.env)
+        except TemplateError as err:
+            raise _error(node, f"node {node.id}", err, None) from None
+        for binding in bindings:
+            try:
+                inst = _instance(node, binding, ctx)
+            except TemplateError as err:
+                raise _error(node, f"node {node.id}", err, binding) from None
+            if inst.id in graph:
+                other = made_by[inst.id]
+                raise SpecError(
+                    f"node {node.id} (with {_binding_text(binding)}) makes id {inst.id!r}, which {other.id} already made",
+                    hint="give the templates distinct ids",
+                    **node.where("id"),
+                )
+            made_by[inst.id] = node
+            graph.add_node(inst.id, instance=inst)
+    for edge in h.edges:
+        chain = parse_flow(edge.flow)
+        try:
+            bindings = _bindings(edge.for_each, ctx.env)
+        except TemplateError as err:
+            raise _error(edge, f"edge {edge.flow}", err, None) from None
+        for binding in bindings:
+            scope = {**ctx.env, **binding}
+            try:
+                ids = [t.render(scope) for t in chain]
+            except TemplateError as err:
+                raise _error(edge, f"edge {edge.flow}", TemplateError(err.message, hint=err.hint, subpath=("flow",)), binding) from None
+            missing = [i for i in ids if i not in graph]
+            if missing:
+                if edge.optional:
+                    continue
+                guess = closest(missing[0], list(graph.nodes))
+                raise SpecError(
+                    f"edge {edge.flow} (with {_binding_text(binding)}): node {missing[0]!r} does not exist",
+                    hint=(f"did you mean {guess!r}? " if guess else "")
+                    + "mark the edge 'optional: true' to drop it where an endpoint is missing, or narrow its for_each",
+                    **edge.where("flow"),
+                )
+            for a, b in zip(ids, ids[1:]):
+                if a == b:
+                    raise SpecError(f"edge {edge.flow} (with {_binding_text(binding)}) joins {a} to itself", **edge.where("flow"))
+                src, dst = graph.nodes[a]["instance"], graph.nodes[b]["instance"]
+                if not can_feed(src, dst):
+                    raise SpecError(
+                        f"edge {a} -> {b} cannot carry information in a transformer: {a} is at "
+                        f"{span_text(src.positions, 'P')} in layers {span_text(src.layers)} ({src.site}), {b} at "
+                        f"{span_text(dst.positions, 'P')} in layers {span_text(dst.layers)} ({dst.site})",
+                        hint="the source must run in an earlier sub-layer at the same position, or in an earlier layer at an earlier position",
+                        **edge.where("flow"),
+                    )
+                if graph.has_edge(a, b):
+                    data = graph.edges[a, b]
+                    data["required"] = data["required"] or not edge.optional
+                    data["path_patch"] = data["path_patch"] or edge.path_patch
+                else:
+                    graph.add_edge(a, b, required=not edge.optional, path_patch=edge.path_patch, flow=edge.flow)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)
+        text = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        first = graph.edges[cycle[0]]["flow"]
+        owner = next((e for e in h.edges if e.flow == first), h)
+        raise SpecError(f"the edges form a cycle: {text}", hint="information flows one way: remove one of these edges", **owner.where("flow"))
+    return graph
+
+
+def span_text(values: list[int], prefix: str = "") -> str:
+    """[8, 9, 10, 11] -> '8..11'; [0, 2] -> '0,2' (with ``prefix`` before each number)."""
+    if not values:
+        return "nowhere"
+    if values == list(range(values[0], values[-1] + 1)) and len(values) > 1:
+        return f"{prefix}{values[0]}..{prefix}{values[-1]}"
+    return ",".join(f"{prefix}{v}" for v in values)
+
+
+def instances(graph: nx.DiGraph) -> list[NodeInstance]:
+    """The graph's NodeInstances in expansion order."""
+    return [graph.nodes[n]["instance"] for n in graph.nodes]

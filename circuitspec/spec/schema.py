@@ -1,0 +1,750 @@
+"""The hypothesis language as pydantic models: the schema is the code.
+
+A ``Hypothesis`` names an algorithm the way the paper states it: nodes (a variable computed
+at some kind of site, under location and behaviour constraints, templated over digit
+columns), edges (information flow between nodes) and circuit-level checks. It is written
+in YAML (``circuitspec.spec.load``) or in Python (``Hypothesis.build`` /
+``HypothesisBuilder``), and ``expand`` turns it into a concrete graph for one model shape.
+
+Every field accepts the short forms a person writes (``at: D(n)`` as well as a list,
+``layers: 0`` as well as ``"1..last"``) and stores one canonical form, so that two specs
+that mean the same thing compare equal. Template strings are parsed on validation
+(``circuitspec.spec.expr``), so syntax errors and unknown names surface at load time with
+the file, line and column and a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, field_serializer, model_validator
+
+from circuitspec.spec.expr import (
+    BUILTINS,
+    PositionSpec,
+    TemplateError,
+    _did_you_mean,
+    parse_answer,
+    parse_flow,
+    parse_position,
+    parse_range,
+    parse_template,
+    parse_variables,
+    show,
+)
+from circuitspec.tasks.layout import OPERATIONS, VARIABLES
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
+
+    from circuitspec.models.card import ModelShape
+
+Op = Literal["add", "sub", "mix"]
+SiteKind = Literal["head", "mlp", "neurons", "any"]
+SITE_KINDS: tuple[str, ...] = ("head", "mlp", "neurons", "any")
+
+# Question complexity classes per operation (the task's names: tasks/classes.py, which imports torch).
+ADD_CLASSES = tuple(f"S{k}" for k in range(6))
+SUB_CLASSES = tuple(f"M{k}" for k in range(5)) + tuple(f"N{k}" for k in range(1, 5))
+QUESTION_CLASSES: dict[str, tuple[str, ...]] = {
+    "add": ADD_CLASSES,
+    "sub": SUB_CLASSES,
+    "mix": ADD_CLASSES + SUB_CLASSES,
+}
+
+MAX_HEADS = 64
+MAX_PAIRS = 1_000_000
+
+
+# ----------------------------------------------------------------------------- where things are
+
+
+@dataclass
+class Where:
+    """Where an object came from: a file and the line/column of every path in it."""
+
+    file: str | None
+    locs: dict[tuple, tuple[int, int]] = field(default_factory=dict, repr=False)
+    base: tuple = ()
+
+    def sub(self, *path) -> Where:
+        return Where(self.file, self.locs, self.base + tuple(path))
+
+    def at(self, *path) -> dict[str, Any]:
+        """``file``/``line``/``column`` keyword arguments for an error at ``path`` below ``base``.
+
+        Falls back to the nearest enclosing path that has a position, then to the top of the file.
+        """
+        if self.file is None:
+            return {}
+        full = self.base + tuple(path)
+        while full not in self.locs and full:
+            full = full[:-1]
+        line, column = self.locs.get(full, (1, 1))
+        return {"file": self.file, "line": line, "column": column}
+
+
+# ----------------------------------------------------------------------------- normalizers
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "nothing (null)"
+    if isinstance(v, bool):
+        return f"a boolean ({v})"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    return f"{type(v).__name__} {v!r:.40}"
+
+
+def _items(v: Any, what: str, *, allow_int: bool = False) -> list[tuple[tuple, Any]]:
+    """A scalar or a list, as (subpath, item) pairs; items must be strings (or ints)."""
+    pairs = [((i,), x) for i, x in enumerate(v)] if isinstance(v, list) else [((), v)]
+    for sub, x in pairs:
+        ok = isinstance(x, str) or (allow_int and isinstance(x, int) and not isinstance(x, bool))
+        if not ok:
+            raise TemplateError(f"{what}: expected text, got {_kind(x)}", subpath=sub)
+    return pairs
+
+
+def _wrap(sub: tuple, fn, *args):
+    try:
+        return fn(*args)
+    except TemplateError as err:
+        raise TemplateError(err.message, hint=err.hint, subpath=sub + err.subpath) from None
+
+
+def show_ref(ref: tuple) -> str:
+    word = ref[0]
+    if word == "predicts":
+        return "predicts " + show_ref(ref[1])
+    if len(ref) == 1:
+        return word
+    return f"{word}({show(ref[1])})"
+
+
+def show_position(spec: PositionSpec) -> str:
+    return show_ref(spec.start) if spec.end is None else f"{show_ref(spec.start)}..{show_ref(spec.end)}"
+
+
+def show_template(text: str) -> str:
+    t = parse_template(text)
+    return "".join(p if isinstance(p, str) else "{" + show(p) + "}" for p in t.parts)
+
+
+def _positions(v: Any) -> list[str]:
+    if isinstance(v, list) and not v:
+        raise TemplateError("position list is empty", hint="leave the field out to allow every position")
+    return [_wrap(sub, lambda x: show_position(parse_position(x.strip())), x) for sub, x in _items(v, "position")]
+
+
+def _answers(v: Any) -> list[str]:
+    if isinstance(v, list) and not v:
+        raise TemplateError("answer list is empty", hint="name answer digits like A(n) or sign")
+    return [_wrap(sub, lambda x: show_position(parse_answer(x.strip())), x) for sub, x in _items(v, "answer digit")]
+
+
+def _layers(v: Any) -> list[str]:
+    if isinstance(v, list) and not v:
+        raise TemplateError("layer list is empty", hint="leave the field out to allow every layer")
+    return [_wrap(sub, lambda x: parse_range(str(x).strip(), "layers").text(), x) for sub, x in _items(v, "layers", allow_int=True)]
+
+
+def _variables(v: Any) -> list[str]:
+    if isinstance(v, list) and not v:
+        raise TemplateError("variable list is empty", hint="e.g. SA(n)")
+    out: list[str] = []
+    for sub, x in _items(v, "variable"):
+        out.extend(_wrap(sub, lambda x: [r.text() for r in parse_variables(x.strip())], x))
+    return out
+
+
+def _keep(v: Any) -> list[str]:
+    if isinstance(v, list) and not v:
+        return []
+    return _variables(v)
+
+
+def _template(v: Any) -> str:
+    if not isinstance(v, str):
+        raise TemplateError(f"expected a name, got {_kind(v)}", hint="e.g. SA{n}")
+    return show_template(v.strip())
+
+
+def _classes(v: Any) -> list[str]:
+    if isinstance(v, list) and not v:
+        return []
+    return [_wrap(sub, lambda x: show_template(x.strip()), x) for sub, x in _items(v, "question class")]
+
+
+def _flow(v: Any) -> str:
+    templates = parse_flow(v)
+    return " -> ".join("".join(p if isinstance(p, str) else "{" + show(p) + "}" for p in t.parts) for t in templates)
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _for_each(v: Any) -> dict[str, str | list[str]]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise TemplateError(f"for_each must map names to ranges, got {_kind(v)}", hint="e.g. for_each: {n: 0..digits-1}")
+    out: dict[str, str | list[str]] = {}
+    for name, dom in v.items():
+        if not isinstance(name, str) or not _IDENT.fullmatch(name):
+            raise TemplateError(f"for_each variable {name!r} is not a name", hint="use a short name such as n or k", subpath=(name,))
+        if name in BUILTINS or name in ("min", "max"):
+            raise TemplateError(
+                f"for_each variable {name!r} is reserved", hint="reserved: " + ", ".join(BUILTINS + ("min", "max")), subpath=(name,)
+            )
+        if isinstance(dom, list):
+            if not dom:
+                raise TemplateError(f"for_each {name}: empty list", subpath=(name,))
+            out[name] = [
+                _wrap((name,) + sub, lambda x: parse_range(str(x).strip(), f"value of {name}").text(), x)
+                for sub, x in _items(dom, f"for_each {name}", allow_int=True)
+            ]
+            for i, text in enumerate(out[name]):
+                if ".." in text:
+                    raise TemplateError(f"for_each {name}: a list holds single values, not ranges", subpath=(name, i))
+        elif isinstance(dom, (str, int)) and not isinstance(dom, bool):
+            out[name] = _wrap((name,), lambda x: parse_range(str(x).strip(), f"range of {name}").text(), dom)
+        else:
+            raise TemplateError(f"for_each {name}: expected a range such as 0..digits-1, got {_kind(dom)}", subpath=(name,))
+    return out
+
+
+def _choice(allowed: tuple[str, ...], what: str):
+    def check(v: Any) -> str:
+        if not isinstance(v, str) or v not in allowed:
+            raise TemplateError(f"unknown {what} {v!r}", hint=_did_you_mean(str(v), allowed))
+        return v
+
+    return check
+
+
+def _ops(v: Any) -> list[str]:
+    check = _choice(OPERATIONS, "operation")
+    return [_wrap(sub, check, x) for sub, x in _items(v, "operation")]
+
+
+def _name(v: Any) -> str:
+    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", v):
+        raise TemplateError(f"a hypothesis name uses letters, digits, '_', '.' and '-' only, got {v!r:.60}")
+    return v
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise TemplateError(f"expected text, got {_kind(v)}")
+    return v
+
+
+_STR_OR_LIST = str | list[str]
+Positions = Annotated[list[str], BeforeValidator(_positions, json_schema_input_type=_STR_OR_LIST)]
+Answers = Annotated[list[str], BeforeValidator(_answers, json_schema_input_type=_STR_OR_LIST)]
+Layers = Annotated[list[str], BeforeValidator(_layers, json_schema_input_type=int | str | list[int | str])]
+Variables = Annotated[list[str], BeforeValidator(_variables, json_schema_input_type=_STR_OR_LIST)]
+Keep = Annotated[list[str], BeforeValidator(_keep, json_schema_input_type=_STR_OR_LIST)]
+IdTemplate = Annotated[str, BeforeValidator(_template)]
+Classes = Annotated[list[str], BeforeValidator(_classes, json_schema_input_type=_STR_OR_LIST)]
+Flow = Annotated[str, BeforeValidator(_flow)]
+ForEach = Annotated[
+    dict[str, str | list[str]], BeforeValidator(_for_each, json_schema_input_type=dict[str, int | str | list[int | str]])
+]
+Site = Annotated[SiteKind, BeforeValidator(_choice(SITE_KINDS, "site kind"))]
+Task = Annotated[Op, BeforeValidator(_choice(OPERATIONS, "task"))]
+Ops = Annotated[list[Op], BeforeValidator(_ops, json_schema_input_type=str | list[str])]
+Share = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+Count = Annotated[int, Field(strict=True, ge=1)]
+Name = Annotated[str, BeforeValidator(_name)]
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+# ----------------------------------------------------------------------------- base model
+
+
+class SpecModel(BaseModel):
+    """Base of every spec object: unknown fields get a 'did you mean'; equality ignores provenance."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    _what: ClassVar[str] = "mapping"
+    _where: Where | None = PrivateAttr(default=None)
+
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_keys(cls, data: Any) -> Any:
+        if isinstance(data, cls):
+            return data
+        data = cls._shorthand(data)
+        if not isinstance(data, dict):
+            raise TemplateError(
+                f"{cls._what} must be a mapping of fields, got {_kind(data)}",
+                hint="fields: " + ", ".join(cls._field_names()),
+            )
+        allowed = cls._field_names()
+        for key in data:
+            if not isinstance(key, str) or key not in allowed:
+                raise TemplateError(f"unknown field {key!r} in {cls._what}", hint=_did_you_mean(str(key), allowed), subpath=(key,))
+        # an empty YAML value (``edges:`` with nothing under it) means the field's default
+        return {k: v for k, v in data.items() if v is not None or cls._null_ok(k)}
+
+    @classmethod
+    def _null_ok(cls, key: str) -> bool:
+        info = cls.model_fields[key]
+        return info.is_required() or info.default is None
+
+    @classmethod
+    def _field_names(cls) -> list[str]:
+        return list(cls.model_fields)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def where(self, *path) -> dict[str, Any]:
+        """``file``/``line``/``column`` of this object (or a field below it), where known."""
+        return self._where.at(*path) if self._where is not None else {}
+
+
+def _dump_list(v: list[str]) -> Any:
+    return v[0] if len(v) == 1 else v
+
+
+def _dump_for_each(v: dict[str, str | list[str]]) -> dict[str, Any]:
+    """Ranges as written; lists stay lists (``k: [0]`` is not ``k: 0``); integers as integers."""
+
+    def one(x: str) -> Any:
+        return int(x) if re.fullmatch(r"-?\d+", x) else x
+
+    return {k: ([one(x) for x in d] if isinstance(d, list) else one(d)) for k, d in v.items()}
+
+
+def _dump_layers(v: list[str] | None) -> Any:
+    if v is None:
+        return None
+    out = [int(x) if re.fullmatch(r"-?\d+", x) else x for x in v]
+    return out[0] if len(out) == 1 else out
+
+
+# ----------------------------------------------------------------------------- nodes
+
+
+class Attends(SpecModel):
+    """An attention constraint: the node's head(s) put at least ``min_share`` of their attention,
+    summed over the ``to`` tokens (and averaged over questions and over the node's heads)."""
+
+    _what: ClassVar[str] = "attends"
+    to: Positions = Field(description="tokens attended to, e.g. [D(n), D'(n)]")
+    min_share: Share = Field(description="least total attention on those tokens, 0..1")
+
+    @field_serializer("to")
+    def _ser_to(self, v):
+        return _dump_list(v)
+
+
+class Impacts(SpecModel):
+    """Which answer digits go wrong when the node is ablated: exactly these, or at least these."""
+
+    _what: ClassVar[str] = "impacts"
+    exactly: Answers | None = Field(default=None, description="ablation changes these answer digits and no others")
+    at_least: Answers | None = Field(default=None, description="ablation changes at least these answer digits")
+
+    @model_validator(mode="after")
+    def _one(self) -> Impacts:
+        if (self.exactly is None) == (self.at_least is None):
+            raise TemplateError("impacts needs exactly one of 'exactly' or 'at_least'", hint="e.g. impacts: {exactly: [A(n)]}")
+        return self
+
+    @field_serializer("exactly", "at_least")
+    def _ser(self, v):
+        return None if v is None else _dump_list(v)
+
+
+class CausalTest(SpecModel):
+    """Thresholds of the node's interchange test (counterfactual pairs that differ in the node's variable)."""
+
+    _what: ClassVar[str] = "test"
+    min_accuracy: Share = Field(default=0.9, description="least share of pairs whose answer changes exactly as predicted")
+    pairs: Count = Field(default=256, le=MAX_PAIRS, description="number of counterfactual pairs")
+    keep: Keep = Field(default=[], description="variables held equal between base and source, e.g. [SC(n-1)]")
+
+    @field_serializer("keep")
+    def _ser(self, v):
+        return v
+
+
+def _node_names(node: Node | NodeOverride) -> list[tuple[tuple, set[str]]]:
+    """(subpath, free names) of every template in a node."""
+    out: list[tuple[tuple, set[str]]] = []
+    if node.id is not None:
+        out.append((("id",), parse_template(node.id).names))
+    for i, v in enumerate(node.computes or []):
+        out.append((("computes", i), parse_variables(v)[0].names))
+    for i, v in enumerate(node.at or []):
+        out.append((("at", i), parse_position(v).names))
+    for i, v in enumerate(node.layers or []):
+        out.append((("layers", i), parse_range(v).names))
+    for j, a in enumerate(node.attends or []):
+        for i, v in enumerate(a.to):
+            out.append((("attends", j, "to", i), parse_position(v).names))
+    if node.impacts is not None:
+        for key in ("exactly", "at_least"):
+            for i, v in enumerate(getattr(node.impacts, key) or []):
+                out.append((("impacts", key, i), parse_answer(v).names))
+    for key in ("breaks", "spares"):
+        for i, v in enumerate(getattr(node, key) or []):
+            out.append(((key, i), parse_template(v).names))
+    if node.test is not None:
+        for i, v in enumerate(node.test.keep):
+            out.append((("test", "keep", i), parse_variables(v)[0].names))
+    return out
+
+
+def _check_for_each(for_each: dict[str, Any]) -> set[str]:
+    """Each range may use the builtins and the variables declared before it; returns all names."""
+    known = set(BUILTINS)
+    for name, dom in for_each.items():
+        texts = dom if isinstance(dom, list) else [dom]
+        for text in texts:
+            bad = parse_range(text).names - known
+            if bad:
+                b = sorted(bad)[0]
+                raise TemplateError(
+                    f"for_each {name}: unknown name {b!r} in {text!r}",
+                    hint=_did_you_mean(b, sorted(known)) + " (a range may use the variables declared before it)",
+                    subpath=("for_each", name),
+                )
+        known.add(name)
+    return known
+
+
+def check_node(node: Node) -> None:
+    """Cross-field rules of one node (raised as TemplateError with a subpath)."""
+    known = _check_for_each(node.for_each)
+    for sub, names in _node_names(node):
+        bad = names - known
+        if bad:
+            b = sorted(bad)[0]
+            hint = _did_you_mean(b, sorted(known))
+            if b not in BUILTINS:
+                hint += f" (declare it: for_each: {{{b}: 0..digits-1}})"
+            raise TemplateError(f"unknown name {b!r}", hint=hint, subpath=sub)
+    if node.attends and node.site not in ("head", "any"):
+        raise TemplateError(
+            f"only attention heads attend; this node's site is {node.site!r}", hint="use site: head or drop attends", subpath=("attends",)
+        )
+    if node.max_heads > 1 and node.site not in ("head", "any"):
+        raise TemplateError(
+            f"max_heads applies to heads; this node's site is {node.site!r}", hint="use site: head or drop max_heads", subpath=("max_heads",)
+        )
+    both = set(node.breaks) & set(node.spares)
+    if both:
+        raise TemplateError(f"class {sorted(both)[0]!r} is both in breaks and in spares", subpath=("spares",))
+
+
+def _one_attends(data: Any) -> Any:
+    """``attends: {to: .., min_share: ..}`` is a list of one."""
+    if isinstance(data, dict) and isinstance(data.get("attends"), dict):
+        data = {**data, "attends": [data["attends"]]}
+    return data
+
+
+class Node(SpecModel):
+    """One node of the hypothesis: a variable computed at a kind of site, somewhere, somehow."""
+
+    _what: ClassVar[str] = "node"
+    id: IdTemplate = Field(description="node id, templated: SA{n}")
+    description: Text = ""
+    for_each: ForEach = Field(default={}, description="template variables and their ranges, e.g. {n: 0..digits-1}")
+    computes: Variables = Field(description="variable(s) the node computes: SA(n), or SA(n) | MD(n) | ND(n) for a polysemantic node")
+    site: Site = Field(default="head", description="head, mlp, neurons or any")
+    max_heads: Count = Field(default=1, le=MAX_HEADS, description="co-located heads (same position and layer) that may jointly realise the node")
+    at: Positions | None = Field(default=None, description="token positions allowed: D(n), D'(n), OPR, =, sign, A(n), predicts A(n), P(k), X..Y; all if omitted")
+    layers: Layers | None = Field(default=None, description="layers allowed: 0, 1..last, [0, 2]; all if omitted")
+    attends: list[Attends] = Field(default=[], description="attention constraints (heads only)")
+    impacts: Impacts | None = Field(default=None, description="answer digits its ablation changes")
+    breaks: Classes = Field(default=[], description="question classes that fail when it is ablated")
+    spares: Classes = Field(default=[], description="question classes that still pass when it is ablated")
+    required: StrictBool = Field(default=True, description="the hypothesis fails if this node cannot be placed and confirmed")
+    test: CausalTest = Field(default_factory=CausalTest, description="thresholds of its interchange test")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _attends_list(cls, data: Any) -> Any:
+        return _one_attends(data)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Node:
+        check_node(self)
+        return self
+
+    @field_serializer("computes")
+    def _ser_computes(self, v):
+        return " | ".join(v)
+
+    @field_serializer("at", "breaks", "spares")
+    def _ser_list(self, v):
+        return None if v is None else (v if not v or len(v) > 1 else v[0])
+
+    @field_serializer("layers")
+    def _ser_layers(self, v):
+        return _dump_layers(v)
+
+    @field_serializer("for_each")
+    def _ser_for_each(self, v):
+        return _dump_for_each(v)
+
+
+class NodeOverride(SpecModel):
+    """Fields to replace in an included node, found by its ``id`` (as written, e.g. ``SA{n}``)."""
+
+    _what: ClassVar[str] = "override"
+    id: IdTemplate = Field(description="id of the included node to change")
+    description: Text | None = None
+    for_each: ForEach | None = None
+    computes: Variables | None = None
+    site: Site | None = None
+    max_heads: Count | None = Field(default=None, le=MAX_HEADS)
+    at: Positions | None = None
+    layers: Layers | None = None
+    attends: list[Attends] | None = None
+    impacts: Impacts | None = None
+    breaks: Classes | None = None
+    spares: Classes | None = None
+    required: StrictBool | None = None
+    test: CausalTest | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _attends_list(cls, data: Any) -> Any:
+        return _one_attends(data)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields this override sets (an empty value, ``description:``, sets nothing)."""
+        return {k: getattr(self, k) for k in self.model_fields_set if k != "id" and getattr(self, k) is not None}
+
+
+class Edge(SpecModel):
+    """Information flow: the target reads what the source computes.
+
+    Feasible in a transformer only if, for some allowed sites of the two nodes, the source
+    runs in an earlier sub-layer at the same position, or in an earlier layer at an earlier
+    position (see ``circuitspec.spec.expand.can_feed``).
+    """
+
+    _what: ClassVar[str] = "edge"
+    flow: Flow = Field(description="SOURCE -> TARGET (or a chain A -> B -> C), templated: ST{n} -> SV{n}")
+    for_each: ForEach = Field(default={}, description="template variables and their ranges")
+    optional: StrictBool = Field(
+        default=False,
+        description="dropped where an endpoint does not exist after expansion (e.g. SV{n-1} for n = 0) and not required to be confirmed",
+    )
+    path_patch: StrictBool = Field(default=False, description="confirm the edge by path patching")
+    description: Text = ""
+
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"flow": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Edge:
+        known = _check_for_each(self.for_each)
+        for i, t in enumerate(parse_flow(self.flow)):
+            bad = t.names - known
+            if bad:
+                b = sorted(bad)[0]
+                raise TemplateError(
+                    f"unknown name {b!r} in edge {self.flow!r}",
+                    hint=_did_you_mean(b, sorted(known)) + f" (declare it: for_each: {{{b}: 0..digits-1}})",
+                    subpath=("flow",),
+                )
+        return self
+
+    @field_serializer("for_each")
+    def _ser_for_each(self, v):
+        return _dump_for_each(v)
+
+
+# ----------------------------------------------------------------------------- hypothesis
+
+
+class Bounds(SpecModel):
+    """An inclusive integer range; written ``2..``, ``..4``, ``3..6``, ``5`` or ``{min: 2, max: 6}``."""
+
+    _what: ClassVar[str] = "range"
+    min: Annotated[int, Field(strict=True, ge=0)] | None = None
+    max: Annotated[int, Field(strict=True, ge=0)] | None = None
+
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"min": data, "max": data}
+        if isinstance(data, str) and re.fullmatch(r"\s*\d{1,6}\s*", data):
+            return {"min": int(data), "max": int(data)}
+        if isinstance(data, str):
+            m = re.fullmatch(r"\s*(\d{1,6})?\s*\.\.\s*(\d{1,6})?\s*", data)
+            if not m or (m[1] is None and m[2] is None):
+                raise TemplateError(f"bad range {data!r}", hint="write 2.., ..4, 3..6 or a single number")
+            return {k: int(g) for k, g in (("min", m[1]), ("max", m[2])) if g is not None}
+        return data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise TemplateError(f"empty range {self.min}..{self.max}")
+        return self
+
+    def __contains__(self, value: int) -> bool:
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def text(self) -> str:
+        if self.min is not None and self.min == self.max:
+            return str(self.min)
+        return f"{'' if self.min is None else self.min}..{'' if self.max is None else self.max}"
+
+
+class AppliesTo(SpecModel):
+    """Which models the hypothesis is about (a model outside these is 'not applicable', not 'fails')."""
+
+    _what: ClassVar[str] = "applies_to"
+    ops: Ops | None = Field(default=None, description="model operations (add, sub, mix); the hypothesis's task if omitted")
+    digits: Bounds = Field(default_factory=Bounds)
+    layers: Bounds = Field(default_factory=Bounds)
+    heads: Bounds = Field(default_factory=Bounds)
+
+    @field_serializer("digits", "layers", "heads")
+    def _ser(self, v: Bounds):
+        return v.text()
+
+
+class Checks(SpecModel):
+    """Circuit-level checks on the whole placed hypothesis."""
+
+    _what: ClassVar[str] = "checks"
+    min_faithfulness: Share | None = Field(default=None, description="least accuracy of the model with everything outside the circuit ablated")
+    min_completeness: Share | None = Field(default=None, description="least share of the model's behaviour the circuit accounts for")
+    minimality: StrictBool = Field(default=False, description="every placed site must be necessary")
+
+
+class Hypothesis(SpecModel):
+    """An algorithm hypothesis: nodes, edges and checks (see the module docstring)."""
+
+    _what: ClassVar[str] = "hypothesis"
+    name: Name = Field(description="short name, e.g. addition")
+    description: Text = ""
+    task: Task = Field(description="operation whose questions the hypothesis explains: add, sub or mix")
+    applies_to: AppliesTo = Field(default_factory=AppliesTo)
+    include: list[str] = Field(default=[], description="other spec files (relative to this one) whose nodes and edges this one starts from")
+    override: list[NodeOverride] = Field(default=[], description="changes to included nodes")
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    checks: Checks = Field(default_factory=Checks)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Hypothesis:
+        problem = next(iter(semantic_problems(self)), None)
+        if problem is not None:
+            path, message, hint = problem
+            raise TemplateError(message, hint=hint, subpath=path)
+        return self
+
+    # -- convenience API (implemented in loader / builder / expand)
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """JSON Schema of spec files (what editors use to autocomplete)."""
+        schema = cls.model_json_schema(mode="validation")
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["title"] = "circuitspec hypothesis"
+        return schema
+
+    @classmethod
+    def load(cls, path) -> Hypothesis:
+        from circuitspec.spec.loader import load
+
+        return load(path)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, file: str | None = None, base_dir=None) -> Hypothesis:
+        from circuitspec.spec.loader import loads
+
+        return loads(text, file=file, base_dir=base_dir)
+
+    def to_yaml(self) -> str:
+        from circuitspec.spec.loader import dumps
+
+        return dumps(self)
+
+    @classmethod
+    def build(cls, name: str, *, task: str, **fields: Any) -> Hypothesis:
+        """The Python way to write a hypothesis: same fields as YAML (nodes as dicts or Node objects)."""
+        from circuitspec.spec.builder import build
+
+        return build(name, task=task, **fields)
+
+    def expand(self, shape: ModelShape) -> nx.DiGraph:
+        from circuitspec.spec.expand import expand
+
+        return expand(self, shape)
+
+    def applies(self, shape: ModelShape):
+        from circuitspec.spec.expand import applies_to
+
+        return applies_to(self, shape)
+
+
+def _var_ok(name: str, op: str) -> bool:
+    ops = VARIABLES[name].ops
+    return op == "mix" or op in ops
+
+
+def semantic_problems(h: Hypothesis):
+    """Rules that need the whole hypothesis: unique ids, variables and classes valid for the task.
+
+    Yields (path, message, hint); the first one is raised by validation and by the loader.
+    """
+    seen: dict[str, int] = {}
+    for i, node in enumerate(h.nodes):
+        if node.id in seen:
+            yield ("nodes", i, "id"), f"node id {node.id!r} is used twice (nodes[{seen[node.id]}] and nodes[{i}])", None
+        seen.setdefault(node.id, i)
+    for kind, items in (("nodes", h.nodes), ("override", h.override)):
+        for i, node in enumerate(items):
+            for j, v in enumerate(node.computes or []):
+                name = parse_variables(v)[0].name
+                if not _var_ok(name, h.task):
+                    yield (kind, i, "computes", j), f"variable {name} is not part of {h.task!r} ({VARIABLES[name].meaning})", (
+                        "variables for " + h.task + ": " + ", ".join(n for n in VARIABLES if _var_ok(n, h.task))
+                    )
+            for j, v in enumerate((node.test.keep if node.test else None) or []):
+                name = parse_variables(v)[0].name
+                if not _var_ok(name, h.task):
+                    yield (kind, i, "test", "keep", j), f"variable {name} is not part of {h.task!r}", None
+            for key in ("breaks", "spares"):
+                for j, v in enumerate(getattr(node, key) or []):
+                    t = parse_template(v)
+                    if t.is_constant and v not in QUESTION_CLASSES[h.task]:
+                        yield (kind, i, key, j), f"unknown question class {v!r} for {h.task!r}", _did_you_mean(v, QUESTION_CLASSES[h.task])
+    ids = [o.id for o in h.override]
+    for i, oid in enumerate(ids):
+        if oid in ids[:i]:
+            yield ("override", i, "id"), f"node {oid!r} is overridden twice", None
+    if h.override and not h.include:
+        yield ("override",), "override changes included nodes, but nothing is included", "add include: [other.yaml]"
+    for i, inc in enumerate(h.include):
+        if not isinstance(inc, str) or not inc.strip():
+            yield ("include", i), "include needs a file name", None
