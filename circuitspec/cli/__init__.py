@@ -23,6 +23,7 @@ _GROUPS = [
     ("spec", "spec"),
     ("verify", None),
     ("render", None),
+    ("scan", None),
 ]
 
 for _module, _name in _GROUPS:

@@ -85,7 +85,8 @@ def hypothesis_graph(
         ranks.setdefault(_rank(inst), []).append(inst)
 
     def add(target, inst: NodeInstance) -> None:
-        lines = [inst.id, inst.variable_text, _where_text(inst, n_ctx, n_layers)]
+        lines = [inst.id] + ([inst.variable_text] if inst.variable_text != inst.id else [])
+        lines.append(_where_text(inst, n_ctx, n_layers))
         if labels.get(inst.id):
             lines.append(str(labels[inst.id]))
         fill = colors.get(inst.id) or FAMILY_FILL.get(_family(inst), DEFAULT_FILL)
