@@ -30,6 +30,7 @@ from circuitspec.errors import EngineError, unknown
 
 
 METRICS = ("logodds", "logprob")
+BASELINES = ("mean", "zero", "interchange")
 
 
 @dataclass
@@ -86,14 +87,27 @@ def attribute(
     baseline: str = "mean",
     metric: str = "logodds",
     targets: torch.Tensor | None = None,
+    source: torch.Tensor | None = None,
     chunk: int = 512,
 ) -> Attribution:
-    """Attribution patching over ``tokens`` with one forward and backward pass (per chunk)."""
-    if baseline not in ("mean", "zero"):
-        raise unknown("attribution baseline", baseline, ("mean", "zero"), EngineError)
+    """Attribution patching over ``tokens`` with one forward and backward pass (per chunk).
+
+    ``baseline="interchange"`` takes each unit's baseline from ``source`` (counterfactual
+    questions aligned row by row with ``tokens``): with ``targets`` set to the causal model's
+    predicted answers, a positive effect then means patching that unit moves the answer
+    towards the prediction.
+    """
+    if baseline not in BASELINES:
+        raise unknown("attribution baseline", baseline, BASELINES, EngineError)
+    if (baseline == "interchange") != (source is not None):
+        raise EngineError("source tokens go with baseline='interchange' and only with it")
     if metric not in METRICS:
         raise unknown("attribution metric", metric, METRICS, EngineError)
     tokens = engine._check_tokens(tokens)
+    if source is not None:
+        source = engine._check_tokens(source, "attribution source")
+        if source.shape != tokens.shape:
+            raise EngineError(f"attribution source has shape {list(source.shape)}, tokens {list(tokens.shape)}")
     tgt = engine.task.answers(tokens).long() if targets is None else torch.as_tensor(targets).long()
     if tgt.shape != (tokens.shape[0], len(engine.answer_positions)):
         raise EngineError(f"targets must have shape [B, A] = {[tokens.shape[0], len(engine.answer_positions)]}, got {list(tgt.shape)}")
@@ -109,11 +123,17 @@ def attribute(
             total = _metric(lp, tgt[start : start + chunk], metric).sum()
             grads = torch.autograd.grad(total, cache["z"] + cache["post"])
         n_l = s.n_layers
+        if source is not None:
+            _, src_cache = clean_pass(engine.weights, source[start : start + chunk], [], capture=("z", "post"))
         for layer in range(n_l):
             z, gz = cache["z"][layer].detach(), grads[layer]
             post, gp = cache["post"][layer].detach(), grads[n_l + layer]
-            base_z = stats.z[layer] if baseline == "mean" else torch.zeros_like(stats.z[layer])
-            base_p = stats.post[layer] if baseline == "mean" else torch.zeros_like(stats.post[layer])
+            if source is not None:
+                base_z, base_p = src_cache["z"][layer], src_cache["post"][layer]
+            elif baseline == "mean":
+                base_z, base_p = stats.z[layer], stats.post[layer]
+            else:
+                base_z, base_p = torch.zeros_like(stats.z[layer]), torch.zeros_like(stats.post[layer])
             heads[layer] += ((base_z - z) * gz).sum(dim=(0, -1)).double().cpu()
             neurons[layer] += ((base_p - post) * gp).sum(dim=0).double().cpu()
     n = tokens.shape[0]

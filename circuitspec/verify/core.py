@@ -1,0 +1,230 @@
+"""The verify core: hypothesis x model -> Verdict. Every front end is thin over this.
+
+Facts are measured once per model (and cached on disk by the engine), then each
+hypothesis is expanded for the model's shape, matched, measured and judged:
+
+- a node is *confirmed* when the solver placed it on a realisation that passed its
+  interchange test; *unconfirmed* when no realisation passed but the best one's
+  interval still reaches the threshold (too little evidence either way); *not placed*
+  otherwise, with the reason;
+- the hypothesis *holds* when every required node is confirmed and every circuit-level
+  check passes; it *fails* when a required node is not placed or a check's whole
+  interval misses its threshold; otherwise it is *inconclusive*.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from circuitspec.engine import Engine
+from circuitspec.engine.facts import FactsParams, load_or_compute
+from circuitspec.match.matcher import MIN_INFORMATIVE, Evaluated, Match, NodeResult, match
+from circuitspec.spec import Hypothesis, applies_to, expand, load
+from circuitspec.verify import metrics
+from circuitspec.verify.verdict import (
+    Candidate,
+    CircuitMetrics,
+    Estimate,
+    ModelLayout,
+    NodeVerdict,
+    VariableTest,
+    Verdict,
+)
+
+METRIC_QUESTIONS_PER_CLASS = 50
+
+
+def verify(hypothesis: Hypothesis | str | os.PathLike, model, *, seed: int = 0) -> Verdict:
+    """Verify one hypothesis (object or spec file) on one model (``circuitspec.models.Model`` or name).
+
+    >>> from circuitspec import load_model, verify
+    >>> verdict = verify("specs/addition.yaml", "add_d6_l2_h3_t6K_s372001")  # doctest: +SKIP
+    >>> verdict.status                                                       # doctest: +SKIP
+    'holds'
+    """
+    return verify_model([hypothesis], model, seed=seed)[0]
+
+
+def verify_model(hypotheses: Sequence[Hypothesis | str | os.PathLike], model, *, seed: int = 0) -> list[Verdict]:
+    """Verify several hypotheses on one model, measuring its facts once."""
+    from circuitspec.models import load as load_model
+
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    hyps = [h if isinstance(h, Hypothesis) else load(h) for h in hypotheses]
+    engine = Engine(model, seed=seed)
+    facts = None
+    verdicts = []
+    for h in hyps:
+        applicable = applies_to(h, model.card)
+        if not applicable.ok:
+            verdicts.append(_not_applicable(h, model, applicable.reason, seed))
+            continue
+        if facts is None:
+            facts = load_or_compute(engine, FactsParams(seed=seed, probe_questions=0, tricase_per_case=0))
+        graph = expand(h, model.card)
+        m = match(graph, engine, facts, seed=seed)
+        node_sites = {nid: m.sites(nid) for nid in m.assignment.chosen}
+        questions = metrics.metric_questions(engine, METRIC_QUESTIONS_PER_CLASS, seed)
+        measured = metrics.measure(engine, m.circuit, node_sites, questions=questions, seed=seed)
+        verdicts.append(_judge(h, model, m, measured, facts, seed))
+    return verdicts
+
+
+def _layout(model) -> ModelLayout:
+    layout = model.task.layout
+    arch = model.card.architecture
+    return ModelLayout(
+        op=model.card.task.op,
+        digits=model.card.task.digits,
+        n_layers=arch.n_layers,
+        n_heads=arch.n_heads,
+        n_ctx=layout.n_ctx,
+        position_labels=[layout.label(p) for p in range(layout.n_ctx)],
+    )
+
+
+def _not_applicable(h: Hypothesis, model, reason: str, seed: int) -> Verdict:
+    return Verdict(
+        hypothesis=h.name,
+        model=model.name,
+        layout=_layout(model),
+        status="not_applicable",
+        summary=reason,
+        nodes=[],
+        metrics=CircuitMetrics(),
+        seed=seed,
+    )
+
+
+def _tests(e: Evaluated) -> list[VariableTest]:
+    out = []
+    for s in e.scores:
+        acc, changed = s.accuracy, s.changed_share
+        out.append(
+            VariableTest(
+                variable=_key_text(s.key),
+                accuracy=_estimate(acc, s.informative),
+                changed=_estimate(changed, s.informative),
+                pairs=s.informative,
+                example=s.example,
+            )
+        )
+    return out
+
+
+def _estimate(triple: tuple[float, float, float], n: int) -> Estimate:
+    value, low, high = triple
+    return Estimate(value=round(value, 6), low=round(low, 6), high=round(high, 6), n=n, method="wilson")
+
+
+def _key_text(key) -> str:
+    name, n = key
+    return name if n is None else f"{name}({n})"
+
+
+def _candidate(e: Evaluated) -> Candidate:
+    return Candidate(sites=[str(s) for s in e.sites], score=round(e.value, 6), tests=_tests(e), passed=e.passed)
+
+
+def _node_verdict(node_id: str, r: NodeResult, m: Match) -> NodeVerdict:
+    node = r.node
+    common = dict(
+        node=node_id,
+        variables=[_key_text(k) for k in node.variables],
+        required=node.required,
+        candidates_considered=r.considered,
+    )
+    chosen = m.assignment.chosen.get(node_id)
+    if chosen is not None:
+        e = next(e for e in r.passing if tuple(e.sites) == tuple(chosen.sites))
+        others = [x for x in r.evaluated if tuple(x.sites) != tuple(chosen.sites)]
+        return NodeVerdict(
+            **common,
+            status="confirmed",
+            sites=[str(s) for s in e.sites],
+            tests=_tests(e),
+            runner_up=_candidate(others[0]) if others else None,
+        )
+    best = r.evaluated[0] if r.evaluated else None
+    runner = _candidate(best) if best else None
+    if r.considered == 0:
+        where = f"{r.allowed} site(s) allowed by kind, positions and layers"
+        detail = f"no candidate: {where}; none met the behaviour constraints" if r.allowed else f"no candidate: {where}"
+        return NodeVerdict(**common, status="not_placed", reason="no_candidate", detail=detail, runner_up=runner)
+    if r.passing:
+        return NodeVerdict(
+            **common,
+            status="not_placed",
+            reason="edge_conflict",
+            detail=f"{len(r.passing)} realisation(s) passed, but none fits the edges and the other nodes' sites",
+            runner_up=runner,
+        )
+    weakest = min(best.scores, key=lambda s: s.accuracy[0])
+    acc = weakest.accuracy
+    figures = (
+        f"best {'+'.join(str(s) for s in best.sites)}: {_key_text(weakest.key)} interchange accuracy "
+        f"{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}] on {weakest.informative} pairs, threshold {node.min_accuracy}"
+    )
+    if best.plausible:
+        return NodeVerdict(**common, status="unconfirmed", detail="not enough evidence: " + figures, runner_up=runner)
+    return NodeVerdict(
+        **common, status="not_placed", reason="failed_causal_test", detail="failed: " + figures, runner_up=runner
+    )
+
+
+def _check(name: str, estimate: Estimate | None, threshold: float | None) -> tuple[str, str] | None:
+    """('fail' | 'unsure', message) when a circuit-level check does not clearly pass."""
+    if threshold is None:
+        return None
+    if estimate is None:
+        return "fail", f"{name} not measured (nothing placed)"
+    text = f"{name} {estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}] vs at least {threshold}"
+    if estimate.high < threshold:
+        return "fail", text
+    if estimate.value < threshold:
+        return "unsure", text
+    return None
+
+
+def _judge(h: Hypothesis, model, m: Match, measured: CircuitMetrics, facts, seed: int) -> Verdict:
+    nodes = [_node_verdict(nid, m.nodes[nid], m) for nid in sorted(m.nodes)]
+    required = [n for n in nodes if n.required]
+    failed = [n for n in required if n.status == "not_placed"]
+    unsure = [n for n in required if n.status == "unconfirmed"]
+    checks = h.checks
+    outcomes = [
+        _check("faithfulness", measured.faithfulness, checks.min_faithfulness),
+        _check("completeness", measured.completeness, checks.min_completeness),
+    ]
+    if checks.minimality:
+        for nid, drop in sorted(measured.minimality.items()):
+            if drop <= 0:
+                outcomes.append(("fail", f"node {nid} is not needed (faithfulness drop {drop:.3f})"))
+    check_fail = [msg for o in outcomes if o and o[0] == "fail" for msg in [o[1]]]
+    check_unsure = [msg for o in outcomes if o and o[0] == "unsure" for msg in [o[1]]]
+
+    placed = sum(1 for n in required if n.status == "confirmed")
+    parts = [f"{placed}/{len(required)} required nodes confirmed"]
+    if failed:
+        parts.append("not placed: " + ", ".join(f"{n.node} ({n.reason})" for n in failed))
+    if unsure:
+        parts.append("unconfirmed: " + ", ".join(n.node for n in unsure))
+    parts += check_fail + check_unsure
+    if not m.assignment.exhaustive:
+        parts.append("assignment search stopped early (best found so far)")
+    status = "fails" if failed or check_fail else "inconclusive" if unsure or check_unsure else "holds"
+    return Verdict(
+        hypothesis=h.name,
+        model=model.name,
+        layout=_layout(model),
+        edges=sorted((u, v) for u, v in m.graph.edges),
+        status=status,
+        summary="; ".join(parts),
+        nodes=nodes,
+        metrics=measured,
+        useful_sites=[str(s) for s in facts.useful_sites],
+        seed=seed,
+        settings={"min_informative_pairs": MIN_INFORMATIVE, "metric_questions_per_class": METRIC_QUESTIONS_PER_CLASS},
+    )
