@@ -21,6 +21,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split
 _GROUPS = [
     ("task", "task"),
     ("spec", "spec"),
+    ("zoo", "zoo"),
     ("verify", None),
     ("render", None),
     ("scan", None),

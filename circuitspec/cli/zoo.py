@@ -1,0 +1,201 @@
+"""`circuitspec zoo ...`: list, train, evaluate, import and export models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="The model zoo: list, train, evaluate, import and export models.")
+
+
+def _fmt_fpm(results) -> str:
+    u = results.uniform
+    return f"{u.failures_per_million:,.1f} [{u.interval.low:,.1f}, {u.interval.high:,.1f}]"
+
+
+@app.command("list")
+def list_models(folder: Path = typer.Option(None, "--folder", help="a folder of models (default: the shipped zoo)")) -> None:
+    """Table of models with shape and accuracy."""
+    from circuitspec.models.zoo import list_zoo
+
+    cards = list_zoo(folder)
+    table = Table(title=f"{len(cards)} models" + (f" in {folder}" if folder else " in the shipped zoo"))
+    for col in ("name", "op", "digits", "layers", "heads", "d_model", "steps", "fails/M [95% CI]", "questions", "worst class"):
+        table.add_column(col, justify="left" if col in ("name", "op", "worst class") else "right")
+    for c in cards:
+        a, r = c.architecture, c.results
+        worst = ""
+        if r and r.per_class:
+            cls = min(r.per_class, key=lambda k: r.per_class[k].accuracy)
+            worst = f"{cls} {100 * r.per_class[cls].accuracy:.2f}%"
+        table.add_row(
+            c.name, c.task.op, str(c.task.digits), str(a.n_layers), str(a.n_heads), str(a.d_model),
+            f"{c.recipe.steps:,}" if c.recipe else "-",
+            _fmt_fpm(r) if r else "not measured",
+            f"{r.questions:,}" if r else "-",
+            worst,
+        )
+    Console().print(table)
+
+
+@app.command("train")
+def train_model(
+    name: str = typer.Argument(..., help="[ins1_]{add|sub|mix}_d{digits}_l{layers}_h{heads}[_t{K}K]_s{seed}"),
+    steps: int = typer.Option(None, "--steps", help="training steps (default: from the name's _tNK)"),
+    width: int = typer.Option(128, "--width", help="d_model; d_mlp = 4 * width"),
+    d_head: int = typer.Option(None, "--d-head", help="default: width / 4"),
+    lr: float = typer.Option(1e-3, "--lr"),
+    device: str = typer.Option("cpu", "--device"),
+    threads: int = typer.Option(1, "--threads", help="torch threads (0: torch's default)"),
+    init_from: str = typer.Option(None, "--init-from", help="ins1 models: the addition model to start from"),
+    out: Path = typer.Option(Path("runs/zoo"), "--out", help="folder to write NAME.safetensors + NAME.json"),
+    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", help="steps between checkpoints (0: none)"),
+    questions: int = typer.Option(1_000_000, "--questions", help="uniform test questions after training"),
+    per_class: int = typer.Option(10_000, "--per-class", help="class-stratified test questions per class"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing model of that name in --out"),
+) -> None:
+    """Train a model by name, measure it and save it (rerun the same command to resume after an interruption)."""
+    import sys
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from circuitspec.errors import ModelError
+    from circuitspec.models.evaluate import measure
+    from circuitspec.models.store import paths_for
+    from circuitspec.models.training import plan, train
+    from circuitspec.models.zoo import load, save
+
+    import torch
+
+    console = Console(stderr=True)
+    if threads:
+        torch.set_num_threads(threads)  # evaluation too, not just training
+    card = plan(
+        name, steps=steps, width=width, d_head=d_head, lr=lr, device=device, threads=threads or None,
+        init_from=init_from, checkpoint_every=checkpoint_every or None,
+    )
+    if not force and any(p.exists() for p in paths_for(out, card.name)):
+        raise ModelError(f"model {card.name!r} already exists in {out}", file=str(out), hint="pass --force to overwrite, or choose --out")
+    init = load(init_from) if init_from else None
+    interactive = sys.stderr.isatty()
+    every = max(1, card.recipe.steps // 50)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not interactive,
+    ) as bar:
+        job = bar.add_task(card.name, total=card.recipe.steps, loss="-")
+        t0 = time.perf_counter()
+
+        def on_step(info) -> None:
+            bar.update(job, completed=info.step, loss=f"{info.loss:.3g}")
+            if not interactive and (info.step % every == 0 or info.step == info.steps):
+                console.print(f"{card.name} step {info.step}/{info.steps} loss {info.loss:.4g} lr {info.lr:.3g} {time.perf_counter() - t0:.0f}s", highlight=False)
+
+        trained = train(card, init=init, checkpoint_dir=out / ".checkpoints", callback=on_step)
+        model = trained.model
+        evaluation = bar.add_task("evaluating", total=questions, loss=f"{trained.final_loss:.3g}")
+        results = measure(model, questions, per_class, final_loss=trained.final_loss, progress=lambda d, t: bar.update(evaluation, completed=d))
+    model.card = model.card.model_copy(update={"results": results})
+    path = save(model, out, overwrite=force)
+    console.print(f"saved {path} ({trained.seconds:.0f}s training, {results.eval_seconds:.0f}s evaluation)", highlight=False)
+    _print_results(model.card)
+
+
+def _print_results(card, console: Console | None = None) -> None:
+    console = console or Console()
+    r = card.results
+    table = Table(title=card.name)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    if r.final_loss is not None:
+        table.add_row("final training loss", f"{r.final_loss:.3g}")
+    table.add_row(f"fails/M on {r.questions:,} uniform questions", f"{r.failures} -> {_fmt_fpm(r)}")
+    for op, u in r.per_op.items():
+        table.add_row(f"  {op} ({u.questions:,})", f"{u.failures} -> {u.failures_per_million:,.1f} [{u.interval.low:,.1f}, {u.interval.high:,.1f}]")
+    for cls, c in r.per_class.items():
+        table.add_row(f"class {cls} ({c.questions:,})", f"{100 * c.accuracy:.3f}%")
+    console.print(table)
+
+
+@app.command("eval")
+def eval_model(
+    name: str = typer.Argument(..., help="a zoo name (with or without _tNK) or a model path"),
+    questions: int = typer.Option(1_000_000, "--questions", "-n"),
+    per_class: int = typer.Option(10_000, "--per-class"),
+    seed: int = typer.Option(None, "--seed", help="question seed (default: the card's, so the figure is reproduced)"),
+    folder: Path = typer.Option(None, "--folder", help="look NAME up in this folder instead of the shipped zoo"),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+    update: bool = typer.Option(False, "--update", help="write the new measurement into the model's card (weights untouched)"),
+) -> None:
+    """Measure a model again and compare with its card (exit 1 when outside the card's interval)."""
+    import torch
+
+    from circuitspec.models.evaluate import DEFAULT_SEED, measure
+    from circuitspec.models.zoo import load
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = load(name, folder=folder)
+    old = model.card.results
+    seed = seed if seed is not None else (old.uniform.seed if old else DEFAULT_SEED)
+    new = measure(model, questions, per_class, seed)
+    if old is not None and old.final_loss is not None:
+        new = new.model_copy(update={"final_loss": old.final_loss})
+    shown = model.card.model_copy(update={"results": new})
+    _print_results(shown)
+    if update:
+        from circuitspec.models.store import atomic_write
+
+        atomic_write(model.path, shown.to_json().encode())
+        Console().print(f"updated {model.path}")
+        return
+    if old is None:
+        return
+    ok = consistent(old, new)
+    Console().print(
+        f"card: {_fmt_fpm(old)} on {old.questions:,}; now: {_fmt_fpm(new)} on {new.questions:,}: "
+        + ("[green]consistent[/]" if ok else "[red]inconsistent[/]")
+    )
+    if not ok:
+        raise typer.Exit(1)
+
+
+def consistent(card_results, new_results) -> bool:
+    """Do two measurements agree: each one's 95% interval contains the other's point estimate, or the intervals overlap."""
+    a, b = card_results.uniform, new_results.uniform
+    return a.interval.low <= b.interval.high and b.interval.low <= a.interval.high
+
+
+@app.command("export")
+def export_model(name: str = typer.Argument(...), out: Path = typer.Argument(..., help="file to write (.pth)")) -> None:
+    """Write a model as a TransformerLens-format state dict (W_Q [n_heads, d_model, d_head] ...)."""
+    from circuitspec.models.zoo import export_pth, load
+
+    Console().print(f"wrote {export_pth(load(name), out)}")
+
+
+@app.command("import")
+def import_model(
+    pth: Path = typer.Argument(..., help="TransformerLens state dict (.pth)"),
+    op: str = typer.Option(..., "--op", help="add, sub or mix (weights do not say)"),
+    name: str = typer.Option(None, "--name", help="model name (default: the file's stem)"),
+    out: Path = typer.Option(Path("runs/zoo"), "--out"),
+    questions: int = typer.Option(100_000, "--questions", help="uniform questions to measure it on (0: skip)"),
+    per_class: int = typer.Option(1_000, "--per-class"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Import a TransformerLens checkpoint (e.g. the paper's), measure it and save it with a card."""
+    from circuitspec.models.evaluate import measure
+    from circuitspec.models.zoo import import_pth, save
+
+    model = import_pth(pth, op, name=name)
+    if questions:
+        model.card = model.card.model_copy(update={"results": measure(model, questions, per_class)})
+    path = save(model, out, overwrite=force)
+    Console().print(f"saved {path}")
+    if model.card.results:
+        _print_results(model.card)

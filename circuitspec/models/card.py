@@ -1,0 +1,247 @@
+"""The model card: everything known about a trained model, as one pydantic object.
+
+A card records the architecture, the task, the training recipe (with the exact
+command that reproduces it), the measured results and the sha256 of the weights
+file. It is written next to the weights as ``NAME.json``. This module does not
+import torch, so listing a zoo stays cheap.
+
+Names follow the paper: ``[ins1_]{add|sub|mix}_d{digits}_l{layers}_h{heads}_t{steps/1000}K_s{seed}``,
+e.g. ``add_d6_l2_h3_t15K_s372001``. ``parse_name`` also accepts a name without the
+``_tNK`` part (the training length then comes from elsewhere).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from circuitspec.errors import ModelError
+
+CARD_VERSION = 1
+
+_NAME_RE = re.compile(
+    r"^(?P<ins1>ins1_)?(?P<op>add|sub|mix)_d(?P<digits>\d+)_l(?P<layers>\d+)_h(?P<heads>\d+)"
+    r"(?:_t(?P<ksteps>\d+(?:\.\d+)?)K)?_s(?P<seed>\d+)$"
+)
+NAME_PATTERN = "[ins1_]{add|sub|mix}_d{digits}_l{layers}_h{heads}[_t{steps/1000}K]_s{seed}"
+
+
+@dataclass(frozen=True)
+class ParsedName:
+    """The fields a model name carries."""
+
+    op: str
+    digits: int
+    n_layers: int
+    n_heads: int
+    seed: int
+    steps: int | None
+    ins1: bool
+
+    def name(self, steps: int | None = None) -> str:
+        steps = self.steps if steps is None else steps
+        prefix = "ins1_" if self.ins1 else ""
+        t = f"_t{format_ksteps(steps)}K" if steps is not None else ""
+        return f"{prefix}{self.op}_d{self.digits}_l{self.n_layers}_h{self.n_heads}{t}_s{self.seed}"
+
+
+def format_ksteps(steps: int) -> str:
+    """6000 -> '6', 1500 -> '1.5' (the ``tNK`` part of a name)."""
+    k = steps / 1000
+    return str(int(k)) if k == int(k) else f"{k:g}"
+
+
+def parse_name(name: str) -> ParsedName:
+    """Split a paper-style model name into its fields (ModelError if it is not one)."""
+    m = _NAME_RE.match(name)
+    if not m:
+        raise ModelError(
+            f"{name!r} is not a model name",
+            hint=f"names look like {NAME_PATTERN}, e.g. add_d6_l2_h3_t15K_s372001",
+        )
+    steps = None
+    if m["ksteps"] is not None:
+        steps = round(float(m["ksteps"]) * 1000)
+    if m["ins1"] and m["op"] != "mix":
+        raise ModelError(f"{name!r}: ins1 initialisation is defined for mixed models only", hint="use ins1_mix_...")
+    return ParsedName(
+        op=m["op"],
+        digits=int(m["digits"]),
+        n_layers=int(m["layers"]),
+        n_heads=int(m["heads"]),
+        seed=int(m["seed"]),
+        steps=steps,
+        ins1=bool(m["ins1"]),
+    )
+
+
+def strip_steps(name: str) -> str:
+    """The name without its ``_tNK`` part: ``add_d6_l2_h3_t6K_s1`` -> ``add_d6_l2_h3_s1``."""
+    return re.sub(r"_t\d+(?:\.\d+)?K(?=_s\d+$)", "", name)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Architecture(_Strict):
+    """TransformerLens-style decoder: learned absolute positions, pre-LN, MLP after attention."""
+
+    n_layers: int = Field(ge=1)
+    n_heads: int = Field(ge=1)
+    d_model: int = Field(ge=1)
+    d_head: int = Field(ge=1)
+    d_mlp: int = Field(ge=1)
+    n_ctx: int = Field(ge=2)
+    d_vocab: int = Field(default=15, ge=2)
+    act_fn: Literal["relu", "gelu"] = "relu"
+    normalization: Literal["LN"] = "LN"
+
+
+class TaskSpec(_Strict):
+    op: Literal["add", "sub", "mix"]
+    digits: int = Field(ge=1)
+
+
+class Recipe(_Strict):
+    """How the model was trained. ``command`` reproduces it exactly (same seed, same thread count)."""
+
+    steps: int = Field(ge=1)
+    batch: int = Field(default=64, ge=1)
+    lr: float = Field(gt=0)
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_fraction: float = Field(default=0.2, ge=0, le=1)
+    warmup_start: float = Field(default=0.01, gt=0, le=1, description="warm-up starts at this fraction of lr")
+    schedule: Literal["warmup-cosine"] = "warmup-cosine"
+    enrich: bool = True
+    sub_fraction: float | None = Field(default=None, ge=0, le=1, description="mixed models: probability that a training row is subtraction")
+    seed: int
+    init_from: str | None = Field(default=None, description="ins1: the addition model copied into the first layers/heads")
+    device: str = "cpu"
+    threads: int | None = Field(default=1, description="torch.set_num_threads during training (None: torch default)")
+    checkpoint_every: int | None = None
+    command: str = ""
+    train_seconds: float | None = None
+    torch_version: str | None = None
+
+
+class Interval(_Strict):
+    """A Clopper-Pearson interval on failures per million."""
+
+    low: float
+    high: float
+    confidence: float = 0.95
+
+
+class UniformResult(_Strict):
+    """Teacher-forced accuracy on uniformly drawn questions (any answer token wrong = failure)."""
+
+    op: str
+    questions: int
+    failures: int
+    failures_per_million: float
+    interval: Interval
+    seed: int
+
+
+class ClassResult(_Strict):
+    questions: int
+    failures: int
+    accuracy: float
+
+
+class Results(_Strict):
+    final_loss: float | None = Field(default=None, description="mean training loss over the last steps")
+    uniform: UniformResult
+    per_op: dict[str, UniformResult] = Field(default_factory=dict, description="mixed models: each operation alone")
+    per_class: dict[str, ClassResult] = Field(default_factory=dict)
+    class_seed: int | None = None
+    eval_seconds: float | None = None
+
+    @property
+    def questions(self) -> int:
+        return self.uniform.questions
+
+    @property
+    def failures(self) -> int:
+        return self.uniform.failures
+
+    @property
+    def failures_per_million(self) -> float:
+        return self.uniform.failures_per_million
+
+    @property
+    def min_class_accuracy(self) -> float | None:
+        return min((c.accuracy for c in self.per_class.values()), default=None)
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What hypothesis expansion needs to know about a model."""
+
+    op: str
+    digits: int
+    n_layers: int
+    n_heads: int
+    n_ctx: int
+    d_mlp: int
+    d_model: int
+    d_head: int
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card_version: int = CARD_VERSION
+    name: str
+    architecture: Architecture
+    task: TaskSpec
+    recipe: Recipe | None = None
+    results: Results | None = None
+    weights_sha256: str = Field(default="", description="sha256 of NAME.safetensors, checked on load")
+    notes: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", v):
+            raise ValueError("a model name may contain letters, digits, '_', '.' and '-' only")
+        return v
+
+    @property
+    def shape(self) -> ModelShape:
+        a = self.architecture
+        return ModelShape(
+            op=self.task.op,
+            digits=self.task.digits,
+            n_layers=a.n_layers,
+            n_heads=a.n_heads,
+            n_ctx=a.n_ctx,
+            d_mlp=a.d_mlp,
+            d_model=a.d_model,
+            d_head=a.d_head,
+        )
+
+    @property
+    def short_name(self) -> str:
+        """The name without ``_tNK`` (what ``load`` also accepts)."""
+        return strip_steps(self.name)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+
+def default_architecture(digits: int, n_layers: int, n_heads: int, width: int = 128, d_head: int | None = None) -> Architecture:
+    """The zoo's shape: d_head = width / 4 unless given, d_mlp = 4 * width, n_ctx = 3 * digits + 4."""
+    return Architecture(
+        n_layers=n_layers,
+        n_heads=n_heads,
+        d_model=width,
+        d_head=d_head if d_head is not None else max(1, width // 4),
+        d_mlp=4 * width,
+        n_ctx=3 * digits + 4,
+    )

@@ -1,0 +1,231 @@
+"""Measured accuracy: failures per million on uniform questions, per-class accuracy, intervals.
+
+A question fails when any answer token's teacher-forced argmax (logits at position
+p-1 for the token at p, gold prefix given) differs from the gold token. Uniform
+questions are generated in fixed blocks of ``GEN_BLOCK`` rows from a generator seeded
+by the caller, so the set evaluated depends only on (seed, questions), not on the
+compute chunk size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import torch
+
+from circuitspec.models.card import ClassResult, Interval, Results, UniformResult
+
+GEN_BLOCK = 10_000
+DEFAULT_QUESTIONS = 1_000_000
+DEFAULT_PER_CLASS = 10_000
+DEFAULT_SEED = 20240217
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+# --- Clopper-Pearson ------------------------------------------------------------------------
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 100_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta function I_x(a, b) for a, b > 0."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    front = math.exp(log_front)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def beta_quantile(q: float, a: float, b: float) -> float:
+    """x with I_x(a, b) = q, by bisection (I is increasing in x)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if betainc(a, b, mid) < q:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * max(hi, 1e-300):
+            break
+    return 0.5 * (lo + hi)
+
+
+def clopper_pearson(failures: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval on a binomial proportion, as (low, high) in [0, 1]."""
+    if n <= 0 or not 0 <= failures <= n:
+        raise ValueError(f"need 0 <= failures <= n and n > 0, got {failures}, {n}")
+    alpha = 1.0 - confidence
+    low = 0.0 if failures == 0 else beta_quantile(alpha / 2, failures, n - failures + 1)
+    high = 1.0 if failures == n else beta_quantile(1 - alpha / 2, failures + 1, n - failures)
+    return low, high
+
+
+def per_million_interval(failures: int, n: int, confidence: float = 0.95) -> Interval:
+    low, high = clopper_pearson(failures, n, confidence)
+    return Interval(low=low * 1e6, high=high * 1e6, confidence=confidence)
+
+
+# --- forward passes ---------------------------------------------------------------------------
+
+
+def answer_logits(bridge, tokens: torch.Tensor, n_answer: int) -> torch.Tensor:
+    """Logits [B, n_answer, d_vocab] at the positions that predict the answer tokens."""
+    n_ctx = tokens.shape[1]
+    logits = bridge(tokens)
+    return logits[:, n_ctx - n_answer - 1 : n_ctx - 1]
+
+
+@torch.no_grad()
+def wrong_answers(bridge, tokens: torch.Tensor, n_answer: int, chunk: int = 4096) -> torch.Tensor:
+    """Bool [B, n_answer]: which answer tokens the teacher-forced argmax gets wrong."""
+    device = next(bridge.parameters()).device
+    out = []
+    for start in range(0, tokens.shape[0], chunk):
+        block = tokens[start : start + chunk].to(device)
+        pred = answer_logits(bridge, block, n_answer).argmax(-1)
+        out.append((pred != block[:, -n_answer:]).cpu())
+    return torch.cat(out) if out else torch.zeros(0, n_answer, dtype=torch.bool)
+
+
+def failed(bridge, tokens: torch.Tensor, n_answer: int, chunk: int = 4096) -> torch.Tensor:
+    """Bool [B]: questions with at least one wrong answer token."""
+    return wrong_answers(bridge, tokens, n_answer, chunk).any(-1)
+
+
+# --- measurements ------------------------------------------------------------------------------
+
+
+def uniform_failures(
+    model,
+    questions: int = DEFAULT_QUESTIONS,
+    seed: int = DEFAULT_SEED,
+    *,
+    task=None,
+    chunk: int = 4096,
+    progress: Progress | None = None,
+) -> UniformResult:
+    """Failures per million on ``questions`` uniform questions from ``task`` (default: the model's)."""
+    task = task if task is not None else model.task
+    was_training = model.bridge.training
+    model.bridge.eval()
+    g = torch.Generator().manual_seed(seed)
+    fails, done = 0, 0
+    try:
+        while done < questions:
+            n = min(GEN_BLOCK, questions - done)
+            tokens = task.generate(n, g)
+            fails += int(failed(model.bridge, tokens, task.n_answer, chunk).sum())
+            done += n
+            if progress:
+                progress(done, questions)
+    finally:
+        model.bridge.train(was_training)
+    op = getattr(task, "op", model.card.task.op)
+    return UniformResult(
+        op=op,
+        questions=questions,
+        failures=fails,
+        failures_per_million=fails * 1e6 / questions,
+        interval=per_million_interval(fails, questions),
+        seed=seed,
+    )
+
+
+def class_accuracy(model, per_class: int = DEFAULT_PER_CLASS, seed: int = DEFAULT_SEED + 1, *, chunk: int = 4096, progress: Progress | None = None) -> dict[str, ClassResult]:
+    """Accuracy on a class-stratified set of ``per_class`` questions for every class that exists at the model's digit count."""
+    task = model.task
+    names = list(task.available_classes())
+    was_training = model.bridge.training
+    model.bridge.eval()
+    out: dict[str, ClassResult] = {}
+    try:
+        for i, cls in enumerate(names):
+            g = torch.Generator().manual_seed(seed * 1000 + i)
+            tokens = task.generate(per_class, g, cls=cls)
+            fails = int(failed(model.bridge, tokens, task.n_answer, chunk).sum())
+            out[cls] = ClassResult(questions=per_class, failures=fails, accuracy=1 - fails / per_class)
+            if progress:
+                progress(i + 1, len(names))
+    finally:
+        model.bridge.train(was_training)
+    return out
+
+
+def ops_of(op: str) -> list[str]:
+    return ["add", "sub"] if op == "mix" else [op]
+
+
+def measure(
+    model,
+    questions: int = DEFAULT_QUESTIONS,
+    per_class: int = DEFAULT_PER_CLASS,
+    seed: int = DEFAULT_SEED,
+    *,
+    final_loss: float | None = None,
+    chunk: int = 4096,
+    progress: Progress | None = None,
+) -> Results:
+    """The card's results: uniform failures (and, for mixed models, per operation) plus per-class accuracy.
+
+    Mixed models are measured on ``questions / 2`` addition and ``questions / 2``
+    subtraction questions; ``uniform`` is their total.
+    """
+    from circuitspec.models.zoo import make_task
+
+    start = time.perf_counter()
+    per_op: dict[str, UniformResult] = {}
+    ops = ops_of(model.card.task.op)
+    if len(ops) == 1:
+        uniform = uniform_failures(model, questions, seed, chunk=chunk, progress=progress)
+    else:
+        share = [questions // 2, questions - questions // 2]
+        for i, op in enumerate(ops):
+            per_op[op] = uniform_failures(model, share[i], seed + i, task=make_task(op, model.card.task.digits), chunk=chunk)
+            if progress:
+                progress(sum(share[: i + 1]), questions)
+        fails = sum(r.failures for r in per_op.values())
+        uniform = UniformResult(
+            op=model.card.task.op, questions=questions, failures=fails, failures_per_million=fails * 1e6 / questions,
+            interval=per_million_interval(fails, questions), seed=seed,
+        )
+    classes = class_accuracy(model, per_class, seed + 17, chunk=chunk) if per_class > 0 else {}
+    return Results(
+        final_loss=final_loss,
+        uniform=uniform,
+        per_op=per_op,
+        per_class=classes,
+        class_seed=seed + 17 if per_class > 0 else None,
+        eval_seconds=round(time.perf_counter() - start, 1),
+    )

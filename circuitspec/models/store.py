@@ -1,0 +1,266 @@
+"""Weights on disk: safetensors + card JSON (atomic, hashed), and TransformerLens ``.pth`` import/export.
+
+A saved model is two files in one folder: ``NAME.safetensors`` (the bridge's state dict)
+and ``NAME.json`` (its ``ModelCard``, holding the sha256 of the weights file). Both are
+written to a temporary file in the same folder and moved into place with ``os.replace``,
+so an interrupted save never leaves a half-written file under either name. Loading
+checks the hash, then every key and shape against the card's architecture; any
+problem is a ``ModelError`` naming the file and the fix. Loading never writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from circuitspec.errors import ModelError
+from circuitspec.models.build import expected_shapes
+from circuitspec.models.card import Architecture, ModelCard
+
+WEIGHTS_SUFFIX = ".safetensors"
+CARD_SUFFIX = ".json"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def paths_for(folder: Path, name: str) -> tuple[Path, Path]:
+    """(weights path, card path) of model ``name`` in ``folder``."""
+    folder = Path(folder)
+    return folder / f"{name}{WEIGHTS_SUFFIX}", folder / f"{name}{CARD_SUFFIX}"
+
+
+def weights_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save
+
+    ordered = {k: tensors[k].detach().cpu().contiguous() for k in sorted(tensors)}
+    return save(ordered, metadata={"format": "pt"})
+
+
+def save_weights(tensors: dict[str, torch.Tensor], card: ModelCard, folder: Path, *, overwrite: bool = False) -> tuple[ModelCard, Path]:
+    """Save weights + card under ``folder``; returns the card (with the hash filled in) and the card path."""
+    check_shapes(tensors, card.architecture, f"{card.name} (in memory)")
+    wpath, cpath = paths_for(folder, card.name)
+    if not overwrite and (wpath.exists() or cpath.exists()):
+        raise ModelError(
+            f"model {card.name!r} already exists in {folder}",
+            file=str(cpath),
+            hint="choose another --out folder or name, or pass overwrite=True / --force",
+        )
+    data = weights_bytes(tensors)
+    card = card.model_copy(update={"weights_sha256": sha256_bytes(data)})
+    atomic_write(wpath, data)
+    atomic_write(cpath, card.to_json().encode())
+    return card, cpath
+
+
+def read_card(path: Path) -> ModelCard:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("model card not found", file=str(path), hint="check the path, or run `circuitspec zoo list`")
+    try:
+        return ModelCard.model_validate_json(path.read_bytes())
+    except ValueError as err:  # pydantic ValidationError and JSON errors
+        first = str(err).splitlines()
+        raise ModelError(
+            "model card does not validate: " + " ".join(first[:3]),
+            file=str(path),
+            hint="the card is corrupt or from another tool; restore it or retrain the model (`circuitspec zoo train NAME`)",
+        ) from None
+
+
+def load_weights(card: ModelCard, card_path: Path) -> dict[str, torch.Tensor]:
+    """The verified state dict for ``card`` (hash, keys and shapes all checked)."""
+    from safetensors.torch import load
+
+    wpath = Path(card_path).with_name(card.name + WEIGHTS_SUFFIX)
+    retrain = f"retrain it with `circuitspec zoo train {card.name}`" + (
+        f" (the card's command: {card.recipe.command})" if card.recipe and card.recipe.command else ""
+    )
+    if not wpath.is_file():
+        raise ModelError("weights file is missing", file=str(wpath), hint=f"restore {wpath.name} next to {Path(card_path).name}, or {retrain}")
+    data = wpath.read_bytes()
+    if card.weights_sha256 and sha256_bytes(data) != card.weights_sha256:
+        raise ModelError(
+            "weights file does not match its card (sha256 differs): the file is corrupt or belongs to another model",
+            file=str(wpath),
+            hint=f"restore the original file, or {retrain}",
+        )
+    try:
+        tensors = load(data)
+    except Exception as err:  # safetensors raises its own error types
+        raise ModelError(f"weights file is not a readable safetensors file ({err})", file=str(wpath), hint=retrain) from None
+    check_shapes(tensors, card.architecture, str(wpath))
+    return tensors
+
+
+def check_shapes(tensors: dict[str, torch.Tensor], arch: Architecture, where: str) -> None:
+    want = expected_shapes(arch)
+    missing = sorted(set(want) - set(tensors))
+    extra = sorted(set(tensors) - set(want))
+    wrong = [f"{k} {tuple(tensors[k].shape)} (card says {want[k]})" for k in sorted(set(want) & set(tensors)) if tuple(tensors[k].shape) != want[k]]
+    problems = []
+    if missing:
+        problems.append("missing " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+    if extra:
+        problems.append("unexpected " + ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else ""))
+    if wrong:
+        problems.append("wrong shape " + ", ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""))
+    if problems:
+        raise ModelError(
+            "weights do not match the card's architecture: " + "; ".join(problems),
+            file=where,
+            hint="the card and the weights come from different models; restore the matching pair or retrain",
+        )
+
+
+# --- TransformerLens checkpoint format (as the paper published its models) -------------------
+
+_TL_IGNORED = ("IGNORE", "mask")
+
+
+def to_tl(tensors: dict[str, torch.Tensor], arch: Architecture) -> dict[str, torch.Tensor]:
+    """Bridge state dict -> HookedTransformer-style state dict (W_Q [n_heads, d_model, d_head] ...)."""
+    h, dh, d = arch.n_heads, arch.d_head, arch.d_model
+    out = {"embed.W_E": tensors["embed.weight"], "pos_embed.W_pos": tensors["pos_embed.weight"]}
+    for layer in range(arch.n_layers):
+        b = f"blocks.{layer}"
+        for ln in ("ln1", "ln2"):
+            out[f"{b}.{ln}.w"] = tensors[f"{b}.{ln}.weight"]
+            out[f"{b}.{ln}.b"] = tensors[f"{b}.{ln}.bias"]
+        for p, P in (("q", "Q"), ("k", "K"), ("v", "V")):
+            out[f"{b}.attn.W_{P}"] = tensors[f"{b}.attn.{p}.weight"].reshape(h, dh, d).transpose(1, 2)
+            out[f"{b}.attn.b_{P}"] = tensors[f"{b}.attn.{p}.bias"].reshape(h, dh)
+        out[f"{b}.attn.W_O"] = tensors[f"{b}.attn.o.weight"].T.reshape(h, dh, d)
+        out[f"{b}.attn.b_O"] = tensors[f"{b}.attn.o.bias"]
+        out[f"{b}.mlp.W_in"] = tensors[f"{b}.mlp.in.weight"].T
+        out[f"{b}.mlp.b_in"] = tensors[f"{b}.mlp.in.bias"]
+        out[f"{b}.mlp.W_out"] = tensors[f"{b}.mlp.out.weight"].T
+        out[f"{b}.mlp.b_out"] = tensors[f"{b}.mlp.out.bias"]
+    out["ln_final.w"] = tensors["ln_final.weight"]
+    out["ln_final.b"] = tensors["ln_final.bias"]
+    out["unembed.W_U"] = tensors["unembed.weight"].T
+    out["unembed.b_U"] = tensors["unembed.bias"]
+    return {k: v.contiguous().clone() for k, v in out.items()}
+
+
+def tl_architecture(tl: dict[str, torch.Tensor], where: str, act_fn: str = "relu") -> Architecture:
+    """Infer the architecture from a TransformerLens state dict's shapes."""
+    try:
+        W_E, W_pos, W_Q, W_in = tl["embed.W_E"], tl["pos_embed.W_pos"], tl["blocks.0.attn.W_Q"], tl["blocks.0.mlp.W_in"]
+    except KeyError as err:
+        raise ModelError(
+            f"not a TransformerLens state dict with LayerNorm and MLPs: no {err.args[0]!r}",
+            file=where,
+            hint="expected keys like embed.W_E, blocks.0.attn.W_Q, blocks.0.mlp.W_in (a HookedTransformer state_dict())",
+        ) from None
+    n_layers = 1 + max(int(k.split(".")[1]) for k in tl if k.startswith("blocks."))
+    n_heads, d_model, d_head = W_Q.shape
+    return Architecture(
+        n_layers=n_layers, n_heads=n_heads, d_model=d_model, d_head=d_head, d_mlp=W_in.shape[1],
+        n_ctx=W_pos.shape[0], d_vocab=W_E.shape[0], act_fn=act_fn,
+    )
+
+
+def from_tl(tl: dict[str, torch.Tensor], arch: Architecture, where: str) -> dict[str, torch.Tensor]:
+    """HookedTransformer-style state dict -> bridge state dict (shapes checked)."""
+    tl = {k: v for k, v in tl.items() if not k.endswith(_TL_IGNORED)}
+    h, dh, d = arch.n_heads, arch.d_head, arch.d_model
+    expected_tl = {k: tuple(v.shape) for k, v in to_tl({k: torch.empty(s) for k, s in expected_shapes(arch).items()}, arch).items()}
+    missing = sorted(set(expected_tl) - set(tl))
+    extra = sorted(set(tl) - set(expected_tl))
+    wrong = [f"{k} {tuple(tl[k].shape)} (expected {expected_tl[k]})" for k in sorted(set(tl) & set(expected_tl)) if tuple(tl[k].shape) != expected_tl[k]]
+    if missing or extra or wrong:
+        detail = "; ".join(
+            p for p in (
+                "missing " + ", ".join(missing[:5]) if missing else "",
+                "unsupported " + ", ".join(extra[:5]) if extra else "",
+                "wrong shape " + ", ".join(wrong[:5]) if wrong else "",
+            ) if p
+        )
+        raise ModelError(
+            f"TransformerLens checkpoint does not fit a LayerNorm + MLP decoder: {detail}",
+            file=where,
+            hint="only untied, unfolded LN models with standard positional embeddings can be imported",
+        )
+    out = {"embed.weight": tl["embed.W_E"], "pos_embed.weight": tl["pos_embed.W_pos"]}
+    for layer in range(arch.n_layers):
+        b = f"blocks.{layer}"
+        for ln in ("ln1", "ln2"):
+            out[f"{b}.{ln}.weight"] = tl[f"{b}.{ln}.w"]
+            out[f"{b}.{ln}.bias"] = tl[f"{b}.{ln}.b"]
+        for p, P in (("q", "Q"), ("k", "K"), ("v", "V")):
+            out[f"{b}.attn.{p}.weight"] = tl[f"{b}.attn.W_{P}"].transpose(1, 2).reshape(h * dh, d)
+            out[f"{b}.attn.{p}.bias"] = tl[f"{b}.attn.b_{P}"].reshape(h * dh)
+        out[f"{b}.attn.o.weight"] = tl[f"{b}.attn.W_O"].reshape(h * dh, d).T
+        out[f"{b}.attn.o.bias"] = tl[f"{b}.attn.b_O"]
+        out[f"{b}.mlp.in.weight"] = tl[f"{b}.mlp.W_in"].T
+        out[f"{b}.mlp.in.bias"] = tl[f"{b}.mlp.b_in"]
+        out[f"{b}.mlp.out.weight"] = tl[f"{b}.mlp.W_out"].T
+        out[f"{b}.mlp.out.bias"] = tl[f"{b}.mlp.b_out"]
+    out["ln_final.weight"] = tl["ln_final.w"]
+    out["ln_final.bias"] = tl["ln_final.b"]
+    out["unembed.weight"] = tl["unembed.W_U"].T
+    out["unembed.bias"] = tl["unembed.b_U"]
+    return {k: v.detach().float().contiguous().clone() for k, v in out.items()}
+
+
+def read_pth(path: Path) -> dict[str, torch.Tensor]:
+    """A ``.pth`` state dict, loaded with ``weights_only=True`` (never unpickles code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("checkpoint not found", file=str(path), hint="check the path")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ModelError(
+            f"cannot read checkpoint with weights_only=True ({type(err).__name__}: {str(err).splitlines()[0][:200]})",
+            file=str(path),
+            hint="save a plain state dict: torch.save(model.state_dict(), path)",
+        ) from None
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelError("checkpoint is not a state dict of tensors", file=str(path), hint="save model.state_dict(), not the model object")
+    return dict(obj)
+
+
+def write_pth(tensors: dict[str, torch.Tensor], arch: Architecture, path: Path) -> Path:
+    """Export to the TransformerLens format (atomic write)."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(to_tl(tensors, arch), buf)
+    atomic_write(Path(path), buf.getvalue())
+    return Path(path)
+
