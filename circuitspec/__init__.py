@@ -236,17 +236,20 @@ def scan(model: Any, *, seed: int = 0, cache_dir: str | Path | None = None, use_
     """Measure a model's facts: which sites matter, for which answer digits and classes.
 
     Every head and MLP at every position is mean-ablated on class-stratified questions;
-    ``params`` are ``circuitspec.engine.facts.FactsParams`` fields (``questions=500`` ...).
-    Facts are cached on disk (``cache_dir``, else ``$CIRCUITSPEC_CACHE``, else
-    ``~/.cache/circuitspec``) under a key of everything they depend on. Returns ``Facts``:
-    ``.useful_sites``, ``.site("P16.L0.H1").impacts`` ...
+    ``params`` are ``circuitspec.engine.facts.FactsParams`` fields (``questions=500``,
+    ``probe_questions=1200`` for linear probes ...). The defaults are the ones ``verify``
+    uses, so a scan after a verification (or before it) reuses the same cached facts:
+    they are stored on disk (``cache_dir``, else ``$CIRCUITSPEC_CACHE``, else
+    ``~/.cache/circuitspec``) under a key of everything they depend on. Returns ``Facts``
+    (``.useful_sites``, ``.site("P16.L0.H1").impacts`` ...).
     """
     from circuitspec.engine.cache import JsonCache
     from circuitspec.engine.facts import FactsParams, load_or_compute
     from circuitspec.engine.runner import Engine
 
+    settings = {"seed": seed, "probe_questions": 0, "tricase_per_case": 0, **params}
     engine = Engine(_model(model), seed=seed)
-    return load_or_compute(engine, FactsParams(**params), cache=JsonCache(cache_dir), use_cache=use_cache)
+    return load_or_compute(engine, FactsParams(**settings), cache=JsonCache(cache_dir), use_cache=use_cache)
 
 
 # ---- rendering ------------------------------------------------------------------------------

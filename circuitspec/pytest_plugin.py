@@ -197,7 +197,8 @@ class CircuitSession:
 
     # -- inputs
     def _load_args(self, key: str) -> tuple[str, dict]:
-        if self.zoo.folder is not None and not Path(key).suffix and "/" not in key:
+        looks_like_path = "/" in key or key.endswith((".json", ".safetensors")) or Path(key).is_dir()
+        if self.zoo.folder is not None and not looks_like_path:
             return key, {"folder": self.zoo.folder}
         return key, {}
 

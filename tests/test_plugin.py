@@ -96,7 +96,7 @@ def write_cards(folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     names = []
     for op, digits in ZOO:
-        card = ModelCard(name=f"{op}_d{digits}_l1_h1_t1K_s1", architecture=default_architecture(digits, 1, 1, width=8), task=TaskSpec(op=op, digits=digits))
+        card = ModelCard(name=f"{op}_d{digits}_l1_h1_t0.5K_s1", architecture=default_architecture(digits, 1, 1, width=8), task=TaskSpec(op=op, digits=digits))
         (folder / f"{card.name}.json").write_text(card.to_json())
         names.append(card.name)
     return names
@@ -125,10 +125,10 @@ def test_options_and_fixtures(pytester: pytest.Pytester, zoo_dir: Path, monkeypa
             assert os.environ["CIRCUITSPEC_CACHE"] == {str(facts)!r}
 
         def test_fixtures(circuit_zoo, circuit_cache, circuit_model):
-            assert circuit_zoo.names == ["add_d2_l1_h1_t1K_s1", "add_d3_l1_h1_t1K_s1", "sub_d2_l1_h1_t1K_s1"]
+            assert circuit_zoo.names == ["add_d2_l1_h1_t0.5K_s1", "add_d3_l1_h1_t0.5K_s1", "sub_d2_l1_h1_t0.5K_s1"]
             assert "add_d2_l1_h1_s1" in circuit_zoo and len(circuit_zoo) == 3
             assert circuit_cache.seed == 7 and circuit_cache.zoo is circuit_zoo
-            assert circuit_cache.model_name("add_d3_l1_h1_s1") == "add_d3_l1_h1_t1K_s1"
+            assert circuit_cache.model_name("add_d3_l1_h1_s1") == "add_d3_l1_h1_t0.5K_s1"
             assert circuit_model == circuit_cache.model
         """
     )
@@ -160,12 +160,12 @@ def test_marker_parametrises_the_test_over_matching_zoo_models(pytester: pytest.
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines_random(
         [
-            "*test_glob?add_d2_l1_h1_t1K_s1? PASSED*",
-            "*test_glob?add_d3_l1_h1_t1K_s1? PASSED*",
-            "*test_applicable?add_d2_l1_h1_t1K_s1? PASSED*",
-            "*test_applicable?add_d3_l1_h1_t1K_s1? PASSED*",  # the spec is about addition: no sub model
-            "*test_list?sub_d2_l1_h1_t1K_s1? PASSED*",
-            "*test_list?add_d3_l1_h1_t1K_s1? PASSED*",
+            "*test_glob?add_d2_l1_h1_t0.5K_s1? PASSED*",
+            "*test_glob?add_d3_l1_h1_t0.5K_s1? PASSED*",
+            "*test_applicable?add_d2_l1_h1_t0.5K_s1? PASSED*",
+            "*test_applicable?add_d3_l1_h1_t0.5K_s1? PASSED*",  # the spec is about addition: no sub model
+            "*test_list?sub_d2_l1_h1_t0.5K_s1? PASSED*",
+            "*test_list?add_d3_l1_h1_t0.5K_s1? PASSED*",
         ]
     )
 
@@ -175,7 +175,7 @@ def test_marker_parametrises_the_test_over_matching_zoo_models(pytester: pytest.
     [
         (
             '@pytest.mark.circuit(spec="tiny.yaml", models="add_d9*")\ndef test_x(circuit_target): pass',
-            ["*unknown model pattern 'add_d9*'*", "*allowed: add_d2_l1_h1_t1K_s1, add_d3_l1_h1_t1K_s1, sub_d2_l1_h1_t1K_s1*"],
+            ["*unknown model pattern 'add_d9*'*", "*allowed: add_d2_l1_h1_t0.5K_s1, add_d3_l1_h1_t0.5K_s1, sub_d2_l1_h1_t0.5K_s1*"],
         ),
         ('@pytest.mark.circuit(spec="tiny.yaml")\ndef test_x(): pass', ["*must take the circuit_target*"]),
         ('@pytest.mark.circuit(spec="nope.yaml")\ndef test_x(circuit_target): pass', ["*nope.yaml: spec file not found*"]),
@@ -191,11 +191,11 @@ def test_marker_misuse_is_reported_clearly(pytester: pytest.Pytester, zoo_dir: P
 
 
 def test_failure_message_lists_nodes_reasons_figures_and_report():
-    verdict = make_verdict("add_d3_l1_h1_t1K_s1", status="fails")
-    text = failure_message(verdict, "tiny holds in add_d3_l1_h1_t1K_s1", Path("/r/index.html"))
+    verdict = make_verdict("add_d3_l1_h1_t0.5K_s1", status="fails")
+    text = failure_message(verdict, "tiny holds in add_d3_l1_h1_t0.5K_s1", Path("/r/index.html"))
     assert text.splitlines() == [
-        "circuit claim failed: tiny holds in add_d3_l1_h1_t1K_s1",
-        "  hypothesis 'tiny' on add_d3_l1_h1_t1K_s1 (seed 0): fails, 1 of 2 required nodes unconfirmed",
+        "circuit claim failed: tiny holds in add_d3_l1_h1_t0.5K_s1",
+        "  hypothesis 'tiny' on add_d3_l1_h1_t0.5K_s1 (seed 0): fails, 1 of 2 required nodes unconfirmed",
         "  failing nodes:",
         "    SA1 [SA(1)]: unconfirmed at P7.L0.H0",
         "        reason: interchange accuracy 0.41 is below 0.80 (failed causal test)",
@@ -231,8 +231,8 @@ CONFTEST = VERDICTS + textwrap.dedent(
 
     @pytest.fixture(autouse=True, scope="session")
     def _recorded(circuit_cache):
-        circuit_cache.put(make_verdict("add_d2_l1_h1_t1K_s1"), "tiny.yaml", "add_d2_l1_h1_s1")
-        circuit_cache.put(make_verdict("add_d3_l1_h1_t1K_s1", status="fails", faithfulness=0.9), "tiny.yaml", "add_d3_l1_h1_t1K_s1")
+        circuit_cache.put(make_verdict("add_d2_l1_h1_t0.5K_s1"), "tiny.yaml", "add_d2_l1_h1_s1")
+        circuit_cache.put(make_verdict("add_d3_l1_h1_t0.5K_s1", status="fails", faithfulness=0.9), "tiny.yaml", "add_d3_l1_h1_t0.5K_s1")
     """
 )
 
@@ -270,27 +270,27 @@ def test_assertions_pass_and_fail_with_the_expected_message(pytester: pytest.Pyt
     claims = out / "claims" / "tiny"
     result.stdout.fnmatch_lines(
         [
-            "*circuit claim failed: tiny holds in add_d3_l1_h1_t1K_s1",
-            "*hypothesis 'tiny' on add_d3_l1_h1_t1K_s1 (seed 0): fails, 1 of 2 required nodes unconfirmed",
+            "*circuit claim failed: tiny holds in add_d3_l1_h1_t0.5K_s1",
+            "*hypothesis 'tiny' on add_d3_l1_h1_t0.5K_s1 (seed 0): fails, 1 of 2 required nodes unconfirmed",
             "*failing nodes:",
             "*SA1 ?SA(1)?: unconfirmed at P7.L0.H0",
             "*reason: interchange accuracy 0.41 is below 0.80 (failed causal test)",
             "*SA(1) interchange accuracy 0.410 ?0.340, 0.480? (n=200, wilson)*",
-            f"*report: {claims / 'add_d3_l1_h1_t1K_s1' / 'index.html'}",
+            f"*report: {claims / 'add_d3_l1_h1_t0.5K_s1' / 'index.html'}",
         ]
     )
     result.stdout.fnmatch_lines(
-        ["*circuit claim failed: node SA0 of tiny is confirmed in add_d2_l1_h1_t1K_s1 at P9.L0.H0; it was placed at P8.L0.H0"]
+        ["*circuit claim failed: node SA0 of tiny is confirmed in add_d2_l1_h1_t0.5K_s1 at P9.L0.H0; it was placed at P8.L0.H0"]
     )
     result.stdout.fnmatch_lines(
-        ["*circuit claim failed: faithfulness of tiny in add_d3_l1_h1_t1K_s1 >= 0.95 (it is 0.900)", "*faithfulness 0.900 ?0.870, 0.920?*"]
+        ["*circuit claim failed: faithfulness of tiny in add_d3_l1_h1_t0.5K_s1 >= 0.95 (it is 0.900)", "*faithfulness 0.900 ?0.870, 0.920?*"]
     )
     result.stdout.fnmatch_lines(["circuitspec report (2 verdicts): *index.html"])
-    assert (claims / "add_d3_l1_h1_t1K_s1" / "index.html").is_file()
+    assert (claims / "add_d3_l1_h1_t0.5K_s1" / "index.html").is_file()
     report = json.loads((out / "report.json").read_text())
     assert sorted((v["model"], v["status"]) for v in report["verdicts"]) == [
-        ("add_d2_l1_h1_t1K_s1", "holds"),
-        ("add_d3_l1_h1_t1K_s1", "fails"),
+        ("add_d2_l1_h1_t0.5K_s1", "holds"),
+        ("add_d3_l1_h1_t0.5K_s1", "fails"),
     ]
     assert (out / "index.html").is_file() and (out / "junit.xml").is_file()
 
