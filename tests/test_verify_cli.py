@@ -181,6 +181,15 @@ def fake_verify_model(hypotheses, model, *, seed=0):
     return out
 
 
+def fake_load_broken(path):
+    """Like fake_load, but the '_s2' model's weights are 'corrupt'."""
+    if "_s2" in str(path):
+        from circuitspec.errors import ModelError
+
+        raise ModelError("weights file does not match its card", file=str(path), hint="retrain it")
+    return fake_load(path)
+
+
 def fake_load_forbidden(path):
     raise AssertionError("render must not load a model")
 
@@ -286,6 +295,15 @@ def test_process_pool_gives_the_same_report_as_one_process(world):
 
 
 def test_worker_errors_reach_the_caller_with_their_type(world, tmp_path):
+    from circuitspec.errors import ModelError
+
+    hyps = orchestrate.load_specs(world.specs)
+    refs = orchestrate.resolve_models([str(world.models)])
+    p = orchestrate.plan(hyps, refs, verify_model=fake_verify_model, load_model=fake_load_broken, threads=None)
+    for jobs in (1, 2):
+        with pytest.raises(ModelError, match="does not match its card") as err:
+            orchestrate.execute(p, LocalExecutor(jobs))
+        assert "_s2" in str(err.value) and "retrain it" in str(err.value)
     bad = tmp_path / "bad"
     write_cards(bad, ["add_d6_l2_h3_t3K_s7"])
     card = bad / "add_d6_l2_h3_t3K_s7.json"
@@ -312,6 +330,14 @@ def test_ray_executor_gives_the_same_report_as_local(world):
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         via_ray, _ = _run(world, None, make_executor("ray"))
+        # an error in a Ray task reaches the caller with its own type
+        hyps = orchestrate.load_specs(world.specs)
+        refs = orchestrate.resolve_models([str(world.models)])
+        p = orchestrate.plan(hyps, refs, verify_model=fake_verify_model, load_model=fake_load_broken, threads=None)
+        from circuitspec.errors import ModelError
+
+        with pytest.raises(ModelError, match="does not match its card"):
+            orchestrate.execute(p, make_executor("ray"))
     finally:
         ray.shutdown()
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])

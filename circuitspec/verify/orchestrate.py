@@ -285,12 +285,21 @@ class _Forward(logging.Handler):
 
 def run_item(item: WorkItem, emit: Callable[[Event], None] | None = None) -> list[str]:
     """Load the model and verify its hypotheses; return the verdicts as JSON (one per hypothesis, in order)."""
+    if not item.threads:
+        return _run_item(item, emit)
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(item.threads)
+    try:
+        return _run_item(item, emit)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_item(item: WorkItem, emit: Callable[[Event], None] | None) -> list[str]:
     say = emit or (lambda e: None)
     name = item.model.name
-    if item.threads:
-        import torch
-
-        torch.set_num_threads(item.threads)
     load = item.load_model
     if load is None:
         from circuitspec.models import load
