@@ -141,6 +141,9 @@ class Question:
 
     __repr__ = __str__
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # hypothesis' "Falsifying example" printer
+        printer.text(self.text)
+
 
 def batch(questions: Sequence[Question]) -> "torch.Tensor":
     """LongTensor[B, n_ctx] of questions (all with the same number of digits)."""
@@ -313,6 +316,9 @@ class CounterfactualPair:
         )
 
     __repr__ = __str__
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # hypothesis' "Falsifying example" printer
+        printer.text(str(self))
 
 
 _TASKS: dict[tuple[str, int], object] = {}

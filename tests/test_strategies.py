@@ -120,3 +120,11 @@ def test_question_parse_round_trip():
 def test_docstring_examples_run():
     result = doctest.testmod(strategies, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 5 and result.failed == 0
+
+
+def test_hypothesis_prints_falsifying_examples_in_paper_notation():
+    from hypothesis.vendor.pretty import pretty
+
+    pair = find(counterfactual_pairs("add", 3, "SA(1)"), lambda p: True)
+    assert pretty(pair) == str(pair) == "SA(1): base 000+000=+0000 (SA(1)=0), source 000+010=+0010 (SA(1)=1), predicted 000+000=+0010"
+    assert pretty(pair.source) == "000+010=+0010"
