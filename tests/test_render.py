@@ -416,3 +416,34 @@ def test_load_report_errors_name_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(CircuitSpecError, match="not a circuitspec report"):
         load_report(bad)
+
+
+def test_node_map_of_a_planted_model_shows_exactly_the_planted_layout():
+    """A verdict that places every node of a planted model on its true sites draws exactly that layout."""
+    from circuitspec.testing.planted import PlantParams, plant
+
+    p = plant(PlantParams(digits=2), seed=1)
+    lay = Layout(2)
+    sites_of = {node: [Site.parse(s) for s in sites] for node, sites in p.truth.items()}
+    verdict = Verdict(
+        hypothesis="planted", model=p.model.card.name,
+        layout=model_layout(digits=2, n_layers=p.params.n_layers, n_heads=p.params.n_heads),
+        status="holds", summary="truth",
+        nodes=[NodeVerdict(node=node, variables=[f"{p.variables[node][0]}({p.variables[node][1]})"], required=True,
+                           status="confirmed", sites=list(p.truth[node])) for node in p.truth],
+        metrics=CircuitMetrics(), useful_sites=sorted({str(s) for s in sites_of["SA0"]}) + [f"P{lay.d(0)}.L0.H0"], seed=0,
+    )
+    expected: dict[str, set[str]] = {}
+    for node, sites in sites_of.items():
+        for s in sites:
+            row = f"L{s.layer}_H{s.head}" if s.kind == "head" else f"L{s.layer}_MLP"
+            expected.setdefault(f"cell_{row}_P{s.position}", set()).add(node)
+    cells = _svg_cells(svg(nodemap.node_map_graph(verdict)))
+    drawn = {cid: {t for t in c["text"] if not t.startswith("N[")} for cid, c in cells.items() if c["fill"] != UNUSED_FILL}
+    useful = {f"cell_L0_H0_P{lay.d(0)}"}
+    assert {cid: names for cid, names in drawn.items() if cid not in useful} == expected
+    assert drawn[f"cell_L0_H0_P{lay.d(0)}"] == {nodemap.USEFUL_TEXT}
+    # neuron nodes show their neuron indices under the name
+    sv1 = next(s for s in sites_of["SV1"])
+    cell = cells[f"cell_L{sv1.layer}_MLP_P{sv1.position}"]
+    assert any(t.startswith("N[") for t in cell["text"])
