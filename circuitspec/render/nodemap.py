@@ -202,7 +202,7 @@ def node_map_graph(verdict: Verdict) -> graphviz.Digraph:
     )
     out.append(f'<TR><TD COLSPAN="{ncols}" BORDER="0" ALIGN="LEFT">{legend}</TD></TR>')
     out.append("</TABLE>")
-    g = graphviz.Digraph(name="nodemap", graph_attr={"fontname": "Helvetica"}, node_attr={"fontname": "Helvetica", "fontsize": "11"})
+    g = graphviz.Digraph(name="nodemap", graph_attr={"fontname": "Helvetica", "ranksep": "0.1"}, node_attr={"fontname": "Helvetica", "fontsize": "11"})
     g.node("map", label="<" + "".join(out) + ">", shape="plain")
     notes = []
     for what, items, fill in (
