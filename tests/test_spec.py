@@ -164,10 +164,10 @@ def addition_in_python() -> Hypothesis:
         .node("SV{n}", "SV(n)", for_each={"n": "1..digits-1"}, site="any", at="predicts A(n+1)", layers="1..last",
               impacts={"at_least": "A(n+1)"}, test={"min_accuracy": 0.8},
               description="cascaded carry out of column n (the TriAdd fold of ST(n) .. ST(0)), used by A(n+1)")
-        .node("A{n}", "A(n)", for_each={"n": "1..digits"}, site="any", at="predicts A(n)",
+        .node("A{n}", "A(n)", for_each={"n": "0..digits"}, site="any", at="predicts A(n)",
               impacts={"at_least": "A(n)"},
-              description="answer digit n, (SA(n) + SV(n-1)) mod 10; the top digit is SV(digits-1)")
-        .edge("SA{n} -> A{n}", for_each={"n": "1..digits-1"})
+              description="answer digit n, (SA(n) + SV(n-1)) mod 10 (A(0) = SA(0)); the top digit is SV(digits-1)")
+        .edge("SA{n} -> A{n}", for_each={"n": "0..digits-1"})
         .edge("ST{k} -> SV{n}", for_each={"n": "1..digits-1", "k": "0..n"})
         .edge("SV{n-1} -> A{n}", for_each={"n": "2..digits"})
         .edge("SC{n} -> SV{n}", for_each={"n": "1..digits-1"}, optional=True)
@@ -389,3 +389,11 @@ def test_json_schema_describes_the_language():
     # short forms are allowed by the schema: at may be a string or a list
     at = node["properties"]["at"]["anyOf"]
     assert {"type": "string"} in at
+
+
+def test_explains_names_the_claimed_classes():
+    h = spec("addition_1layer")
+    assert h.explains == ["S0", "S1", "S2"]
+    assert expand(h, make_shape("add", 5, 1, 3)).graph["explains"] == ["S0", "S1", "S2"]
+    with pytest.raises(SpecError, match="unknown question class 'S9'"):
+        loads("name: x\ntask: add\nexplains: [S0, S9]\n")

@@ -44,7 +44,7 @@ def test_check_broken_spec_prints_error_without_traceback(tmp_path):
 def test_check_prints_the_expanded_nodes(capsys):
     assert main(["spec", "check", str(SPECS / "addition.yaml"), "--digits", "5", "--layers", "2", "--heads", "3"]) == 0
     out = capsys.readouterr().out
-    assert "add d5 l2 h3 (options): 24 nodes, 27 edges" in out
+    assert "add d5 l2 h3 (options): 25 nodes, 28 edges" in out
     for node in ("SA4", "ST0", "SV4", "A5"):
         assert node in out
     # several files, shape from the defaults inside each spec's applies_to

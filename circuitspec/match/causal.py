@@ -80,10 +80,17 @@ class Score:
         return wilson(self.changed, self.informative)
 
 
-def draw_pairs(engine: Engine, key: VarKey, *, n_pairs: int, keep: Sequence[VarKey], seed: int) -> Pairs:
-    """Base questions spread evenly over the variable's classes, with their sources."""
+def draw_pairs(
+    engine: Engine, key: VarKey, *, n_pairs: int, keep: Sequence[VarKey], seed: int, explains: Sequence[str] = ()
+) -> Pairs:
+    """Base questions spread evenly over the variable's classes, with their sources.
+
+    ``explains``: the classes the hypothesis claims (empty: all); bases and sources of
+    other classes are left out.
+    """
     task = engine.task
-    classes = classes_for(key[0], task.available_classes()) or [None]
+    claimed = [c for c in task.available_classes() if not explains or c in explains]
+    classes = classes_for(key[0], claimed) or [None]
     per_class = -(-2 * n_pairs // len(classes))  # draw extra: some rows are dropped
     base = torch.cat([engine.questions(per_class, seed=seed, cls=c) for c in classes])
     g = torch.Generator().manual_seed(seed)
@@ -92,6 +99,9 @@ def draw_pairs(engine: Engine, key: VarKey, *, n_pairs: int, keep: Sequence[VarK
     both = torch.cat([cf.base, cf.source])
     correct = engine.clean(both).question_correct.cpu()
     ok &= correct[: len(base)] & correct[len(base) :]
+    if explains:
+        names = task.class_names
+        ok &= torch.tensor([names[c] in claimed for c in task.classes(cf.source).tolist()], dtype=torch.bool)
     # Keep the class balance: take rows round-robin over classes up to n_pairs.
     idx = ok.nonzero().flatten()
     order = _round_robin(idx, len(classes), per_class)[:n_pairs]

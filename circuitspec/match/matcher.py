@@ -65,6 +65,7 @@ class Match:
     nodes: dict[str, NodeResult]
     assignment: Assignment
     graph: nx.DiGraph
+    scope: list[bool]  # per answer token: can some node's variable change it (in the causal model)?
 
     def sites(self, node_id: str) -> tuple[Site, ...]:
         option = self.assignment.chosen.get(node_id)
@@ -78,13 +79,14 @@ class Match:
 def match(graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0) -> Match:
     """Place the nodes of an expanded hypothesis ``graph`` in ``engine``'s model."""
     pair_cache: dict[tuple, causal.Pairs] = {}
+    explains = graph.graph.get("explains", [])
 
     def pairs(key, node: NodeInstance) -> causal.Pairs:
         keep = tuple(sorted(k for k in node.keep if k != key))
         cache_key = (key, keep, node.n_pairs)
         if cache_key not in pair_cache:
             pair_cache[cache_key] = causal.draw_pairs(
-                engine, key, n_pairs=node.n_pairs, keep=keep, seed=_seed(seed, key, keep)
+                engine, key, n_pairs=node.n_pairs, keep=keep, seed=_seed(seed, key, keep), explains=explains
             )
         return pair_cache[cache_key]
 
@@ -98,7 +100,11 @@ def match(graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0) -> Match:
     }
     required = [nid for nid, r in results.items() if r.node.required]
     assignment = solve(options, [(u, v) for u, v in graph.edges], _feeds, required=required)
-    return Match(nodes=results, assignment=assignment, graph=graph)
+    scope = [False] * engine.task.n_answer
+    for p in pair_cache.values():
+        changes = (p.predicted != p.gold).any(dim=0).tolist()
+        scope = [a or b for a, b in zip(scope, changes)]
+    return Match(nodes=results, assignment=assignment, graph=graph, scope=scope)
 
 
 def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:

@@ -4,7 +4,8 @@ Each graph node is a concrete node id (``SA3``) whose ``instance`` attribute is 
 ``NodeInstance``: the variables with their digit columns, the allowed token positions and
 layers as integers, the behaviour constraints with answer digits named as in
 ``Layout.answer_labels`` (``"A3"``, ``"sign"``), the test thresholds. Graph attributes:
-``name``, ``shape`` (the ``ModelShape``), ``checks`` (the circuit-level ``Checks``).
+``name``, ``shape`` (the ``ModelShape``), ``checks`` (the circuit-level ``Checks``),
+``explains`` (the question classes the hypothesis claims; empty = all).
 Edge attributes: ``required`` (False for optional edges), ``path_patch``, ``flow`` (the
 template it came from).
 
@@ -482,7 +483,7 @@ def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGra
             **h.where(),
         )
     ctx = _Ctx(shape)
-    graph = nx.DiGraph(name=h.name, shape=shape, checks=h.checks)
+    graph = nx.DiGraph(name=h.name, shape=shape, checks=h.checks, explains=list(h.explains))
     made_by: dict[str, Node] = {}
     for node in h.nodes:
         try:

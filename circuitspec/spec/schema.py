@@ -654,6 +654,11 @@ class Hypothesis(SpecModel):
     nodes: list[Node] = []
     edges: list[Edge] = []
     checks: Checks = Field(default_factory=Checks)
+    explains: Classes = Field(
+        default=[],
+        description="question classes the algorithm claims to answer (default: all); interchange pairs and "
+        "circuit metrics are drawn from these classes only",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Hypothesis:
@@ -739,6 +744,9 @@ def semantic_problems(h: Hypothesis):
                     t = parse_template(v)
                     if t.is_constant and v not in QUESTION_CLASSES[h.task]:
                         yield (kind, i, key, j), f"unknown question class {v!r} for {h.task!r}", _did_you_mean(v, QUESTION_CLASSES[h.task])
+    for j, v in enumerate(h.explains):
+        if v not in QUESTION_CLASSES[h.task]:
+            yield ("explains", j), f"unknown question class {v!r} for {h.task!r}", _did_you_mean(v, QUESTION_CLASSES[h.task])
     ids = [o.id for o in h.override]
     for i, oid in enumerate(ids):
         if oid in ids[:i]:

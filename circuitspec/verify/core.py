@@ -66,8 +66,8 @@ def verify_model(hypotheses: Sequence[Hypothesis | str | os.PathLike], model, *,
         graph = expand(h, model.card)
         m = match(graph, engine, facts, seed=seed)
         node_sites = {nid: m.sites(nid) for nid in m.assignment.chosen}
-        questions = metrics.metric_questions(engine, METRIC_QUESTIONS_PER_CLASS, seed)
-        measured = metrics.measure(engine, m.circuit, node_sites, questions=questions, seed=seed)
+        questions = metrics.metric_questions(engine, METRIC_QUESTIONS_PER_CLASS, seed, graph.graph["explains"])
+        measured = metrics.measure(engine, m.circuit, node_sites, questions=questions, scope=m.scope, seed=seed)
         verdicts.append(_judge(h, model, m, measured, facts, seed))
     return verdicts
 

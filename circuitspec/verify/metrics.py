@@ -1,14 +1,18 @@
 """Circuit-level metrics of a placed hypothesis, each with a bootstrap interval.
 
-- faithfulness: question accuracy when every head and MLP site outside the circuit is
-  mean-ablated (does the circuit alone do the task?);
+- faithfulness: share of the questions the clean model gets right that stay right when
+  every head and MLP site outside the circuit is mean-ablated (does the circuit alone do
+  what the model does?);
 - completeness: share of the questions the clean model gets right that fail when the
   circuit's sites are mean-ablated (does the behaviour depend on the circuit?);
 - minimality: for each node, how much faithfulness drops when its sites are ablated
   as well (is every node needed?).
 
 All are measured on one seeded, class-stratified question set disjoint from the
-engine's reference (mean) questions.
+engine's reference (mean) questions, over the answer tokens in the hypothesis's
+*scope*: those some node's variable can change in the task's causal model. An addition
+hypothesis says nothing about the '+' sign token, so the sites that emit it are not
+held against it.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from circuitspec.stats import bootstrap
 from circuitspec.verify.verdict import CircuitMetrics, Estimate
 
 
-def metric_questions(engine: Engine, per_class: int, seed: int) -> torch.Tensor:
-    """``per_class`` seeded questions of every class that exists for the model's task."""
-    return torch.cat([engine.questions(per_class, seed=seed, cls=c) for c in engine.task.available_classes()])
+def metric_questions(engine: Engine, per_class: int, seed: int, explains: Sequence[str] = ()) -> torch.Tensor:
+    """``per_class`` seeded questions of every class that exists for the model's task
+    (of the ``explains`` classes only, when given)."""
+    classes = [c for c in engine.task.available_classes() if not explains or c in explains]
+    return torch.cat([engine.questions(per_class, seed=seed, cls=c) for c in classes])
 
 
 def complement(circuit: Sequence[Site], engine: Engine) -> list[Site]:
@@ -60,26 +66,30 @@ def measure(
     node_sites: Mapping[str, Sequence[Site]],
     *,
     questions: torch.Tensor,
+    scope: Sequence[bool],
     seed: int,
 ) -> CircuitMetrics:
     """Faithfulness, completeness and per-node minimality of ``circuit`` on ``questions``."""
-    clean = engine.clean(questions).question_correct.cpu()
+    tokens = torch.tensor(scope, dtype=torch.bool)
+    clean = engine.clean(questions).correct.cpu()[:, tokens].all(dim=-1)
+    labels = [a for a, inside in zip(engine.answer_labels, scope) if inside]
     if not circuit:
-        return CircuitMetrics(clean_accuracy=_estimate(clean.float(), seed))
+        return CircuitMetrics(clean_accuracy=_estimate(clean.float(), seed), scope=labels)
     outside = complement(circuit, engine)
     node_ids = sorted(node_sites)
     ivs = [Intervention("mean", tuple(outside)), Intervention("mean", tuple(circuit))]
     ivs += [Intervention("mean", tuple(set(outside) | set(node_sites[n]))) for n in node_ids]
     out = engine.run(questions, ivs)
-    correct = out.question_correct.cpu()  # [I, B]
-    faithful = correct[0].float()
-    broken = (~correct[1] & clean).float()[clean]
+    correct = out.correct.cpu()[..., tokens].all(dim=-1)  # [I, B]
+    faithful = correct[0][clean].float()
+    broken = (~correct[1][clean]).float()
     minimality = {
-        n: round(float(faithful.mean() - correct[2 + i].float().mean()), 6) for i, n in enumerate(node_ids)
+        n: round(float(faithful.mean() - correct[2 + i][clean].float().mean()), 6) for i, n in enumerate(node_ids)
     }
     return CircuitMetrics(
         faithfulness=_estimate(faithful, seed),
         completeness=_estimate(broken, seed + 1),
         minimality=minimality,
+        scope=labels,
         clean_accuracy=_estimate(clean.float(), seed + 2),
     )

@@ -62,9 +62,10 @@ class NodeVerdict(_Frozen):
 
 
 class CircuitMetrics(_Frozen):
-    faithfulness: Estimate | None = Field(default=None, description="accuracy with every site outside the circuit mean-ablated")
-    completeness: Estimate | None = Field(default=None, description="accuracy with the circuit's sites mean-ablated (low is complete)")
+    faithfulness: Estimate | None = Field(default=None, description="share of clean-correct questions still right with every site outside the circuit mean-ablated")
+    completeness: Estimate | None = Field(default=None, description="share of clean-correct questions that fail with the circuit's sites mean-ablated (high is complete)")
     minimality: dict[str, float] = Field(default={}, description="faithfulness drop when each node is left out")
+    scope: list[str] = Field(default=[], description="answer tokens measured: those the hypothesis's variables can change")
     clean_accuracy: Estimate | None = None
 
 
