@@ -1,0 +1,69 @@
+"""The verify core on a real trained model: true claims hold, wrong ones are rejected.
+
+The 1-layer zoo model is the paper's baseline: Base Add split over two layer-0 heads at
+each answer token, one head reading the previous column, the MLP combining them, and
+no carry cascade. Placed sites are measured facts of the shipped weights, not assumed.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from circuitspec.engine import Engine, Site
+from circuitspec.engine.facts import FactsParams, load_or_compute
+from circuitspec.match.matcher import match
+from circuitspec.spec import expand, load
+from circuitspec.verify.core import verify_model
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+
+
+@pytest.fixture(scope="module")
+def one_layer_verdicts(add5_1layer_model):
+    specs = [load(SPECS / f) for f in ("addition_1layer.yaml", "negative_control.yaml", "addition.yaml")]
+    return {v.hypothesis: v for v in verify_model(specs, add5_1layer_model, seed=0)}
+
+
+def test_one_layer_hypothesis_holds_with_the_papers_layout(one_layer_verdicts, add5_1layer_model):
+    v = one_layer_verdicts["addition_1layer"]
+    assert v.status == "holds", v.summary
+    layout = add5_1layer_model.task.layout
+    for n in range(5):
+        sa = v.node(f"SA{n}")
+        sites = [Site.parse(s) for s in sa.sites]
+        assert {(s.kind, s.layer, s.position) for s in sites} == {("head", 0, layout.predicts(n))}
+        assert all(t.accuracy.value >= 0.9 and t.pairs >= 20 for t in sa.tests)
+    assert v.metrics.faithfulness is not None and v.metrics.faithfulness.low <= v.metrics.faithfulness.value
+    assert "sign" not in v.metrics.scope  # an addition hypothesis says nothing about the '+' sign
+
+
+def test_wrong_and_inapplicable_hypotheses_are_not_accepted(one_layer_verdicts):
+    wrong = one_layer_verdicts["negative_control"]
+    assert wrong.status == "fails"
+    assert wrong.nodes and all(n.status == "not_placed" for n in wrong.nodes)
+    cascade = one_layer_verdicts["addition"]
+    assert cascade.status == "not_applicable" and "layers" in cascade.summary
+
+
+def test_shuffled_positions_are_rejected(add5_1layer_model):
+    """Permute where a true hypothesis puts its SA nodes: the matcher must not follow."""
+    engine = Engine(add5_1layer_model, seed=0)
+    facts = load_or_compute(engine, FactsParams(seed=0, probe_questions=0, tricase_per_case=0))
+    graph = expand(load(SPECS / "addition_1layer.yaml"), add5_1layer_model.card)
+    sa = sorted(n for n in graph.nodes if n.startswith("SA"))
+    positions = [graph.nodes[n]["instance"].positions for n in sa]
+    order, rng = list(range(len(sa))), random.Random(7)
+    while any(i == j for i, j in enumerate(order)):  # a derangement: every node moves
+        rng.shuffle(order)
+    for node, j in zip(sa, order):
+        graph.nodes[node]["instance"] = graph.nodes[node]["instance"].model_copy(update={"positions": positions[j]})
+    m = match(graph, engine, facts, seed=0)
+    assert not any(n in m.assignment.chosen for n in sa)
+
+
+def test_same_command_gives_the_same_json(add5_1layer_model, one_layer_verdicts):
+    again = verify_model([load(SPECS / "negative_control.yaml")], add5_1layer_model, seed=0)[0]
+    assert again.to_json() == one_layer_verdicts["negative_control"].to_json()
