@@ -26,6 +26,16 @@ copy the same digits (or the carry) into residual dimensions nothing reads, and 
 neurons threshold the same sums into an unread dimension: they correlate with the
 planted variables but have no effect.
 
+API::
+
+    planted = plant(PlantParams(digits=2, n_heads=4), seed=3)   # Planted
+    planted.model                  # circuitspec.models.Model (card notes say "planted")
+    planted.truth                  # {"SA0": ["P8.L1.H1", "P8.L1.H3"], "SV1": ["P4.L1.N[2,17,20,23,38,83]"], ...}
+    planted.ablation_overrides(node, tokens)   # the answer with that node zeroed (causal model)
+    hypothesis_yaml(planted)                   # the planted algorithm in the spec language
+    hypothesis_yaml(planted, "shifted_sa")     # a wrong claim (see WRONG_KINDS)
+    recovery(planted, verdict)                 # site-level precision / recall of a Verdict
+
 LayerNorm is kept (the zoo's model type) and made exact: the residual stream holds a
 large constant "anchor" (mirrored, so its mean is zero) that fixes the LayerNorm scale to
 within a few parts per million whatever the content, and every read vector sums to zero
@@ -36,7 +46,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -150,7 +160,6 @@ class Planted:
     neurons: list[Neuron]
     carry_position: int
     layers: dict[str, int]
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def bridge(self):
