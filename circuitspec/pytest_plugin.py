@@ -226,13 +226,14 @@ class CircuitSession:
             return model
         key = str(model)
         if key not in self._models:
-            from circuitspec.models.zoo import load
+            canonical = self.model_name(key)  # one load per model, however it is named
+            if canonical not in self._models:
+                from circuitspec.models.zoo import load
 
-            name, kwargs = self._load_args(key)
-            loaded = load(name, **kwargs)
-            self._models[key] = loaded
-            self._models.setdefault(loaded.name, loaded)
-            self.loads += 1
+                name, kwargs = self._load_args(key)
+                self._models[canonical] = load(name, **kwargs)
+                self.loads += 1
+            self._models[key] = self._models[canonical]
         return self._models[key]
 
     def hypothesis(self, spec: Any, base_dir: str | os.PathLike | None = None) -> "Hypothesis":
