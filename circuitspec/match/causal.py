@@ -70,6 +70,7 @@ class Score:
     informative: int
     changed: int
     example: str | None
+    gain: float = 0.0  # mean rise of the predicted answer's log-prob (reachable tokens) over the clean run
 
     @property
     def accuracy(self) -> tuple[float, float, float]:
@@ -130,8 +131,10 @@ def score(engine: Engine, pairs: Pairs, realisations: Sequence[Sequence[Site]]) 
     if len(pairs.base) == 0:
         return [Score(pairs.key, 0, 0, 0, None) for _ in realisations]
     ivs = [Intervention("interchange", tuple(sites), source=pairs.source) for sites in realisations]
-    out = engine.run(pairs.base, ivs)
+    out = engine.run(pairs.base, ivs, targets=pairs.predicted)
     pred = out.pred.cpu()  # [I, B, A]
+    target_lp = out.target_logprob.cpu()  # [I, B, A]
+    clean_lp = out.clean.logprobs.cpu().gather(-1, pairs.predicted.unsqueeze(-1)).squeeze(-1)  # [B, A]
     first_answer = engine.layout.sign
     scores = []
     for i, sites in enumerate(realisations):
@@ -150,6 +153,7 @@ def score(engine: Engine, pairs: Pairs, realisations: Sequence[Sequence[Site]]) 
             got = "".join(TOKEN_CHARS[t] for t in pred[i][r].tolist())
             want = "".join(TOKEN_CHARS[t] for t in pairs.predicted[r].tolist())
             example = f"base {texts[0]} source {texts[1]}: predicted {want}, model gave {got}"
+        gain = (target_lp[i][:, reach] - clean_lp[:, reach]).sum(dim=1)[informative]
         scores.append(
             Score(
                 key=pairs.key,
@@ -157,6 +161,7 @@ def score(engine: Engine, pairs: Pairs, realisations: Sequence[Sequence[Site]]) 
                 informative=int(informative.sum()),
                 changed=int((informative & changed).sum()),
                 example=example,
+                gain=round(float(gain.mean()), 6) if len(gain) else 0.0,
             )
         )
     return scores

@@ -39,6 +39,11 @@ class Evaluated:
         return min((s.accuracy[0] for s in self.scores), default=0.0)
 
     @property
+    def gain(self) -> float:
+        """The weakest variable's log-prob gain towards the predicted answers."""
+        return min((s.gain for s in self.scores), default=0.0)
+
+    @property
     def passed(self) -> bool:
         return all(s.informative >= MIN_INFORMATIVE and s.accuracy[0] >= self.min_accuracy for s in self.scores)
 

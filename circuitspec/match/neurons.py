@@ -4,8 +4,10 @@ One attribution pass per variable ranks every neuron of every MLP by how much pa
 it from the source should move the answer towards the causal model's prediction
 (interchange attribution); exact interchange tests are then spent on prefixes of
 that ranking only: doubling sizes first, then bisection down to the smallest prefix
-that scores as well as the best prefix (within ``TOLERANCE``), so that the reported
-set neither drops a neuron the variable needs nor keeps neurons it does not.
+that passes and recovers ``RECOVERED`` of the best prefix's effect (the log-prob gain
+of the predicted answers). Argmax accuracy alone is too coarse: a redundant code can
+flip the answer with part of its neurons patched, so the set would miss neurons the
+variable needs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from circuitspec.engine import Engine, Site
 from circuitspec.engine.attribution import attribute
 
-TOLERANCE = 0.005  # accuracy within this of the best prefix counts as "as good"
+RECOVERED = 0.95  # share of the best prefix's log-prob gain a set must reach
 ATTRIBUTION_ROWS = 256
 
 
@@ -56,17 +58,21 @@ def _prefix_search(mlp: Site, order: list[int], evaluate: Callable) -> list:
         sizes.append(k)
         k *= 2
     tried = dict(zip(sizes, evaluate([realisation(k) for k in sizes])))
-    best = max(tried.values(), key=lambda e: e.value)
-    if not best.passed:
-        return [best]
-    target = best.value - TOLERANCE
-    hi = min(k for k, e in tried.items() if e.value >= target)
+    passing = [e for e in tried.values() if e.passed]
+    if not passing:
+        return [max(tried.values(), key=lambda e: e.value)]
+    target = RECOVERED * max(e.gain for e in passing)
+
+    def good(e) -> bool:
+        return e.passed and e.gain >= target
+
+    hi = min(k for k, e in tried.items() if good(e))
     lo = max((k for k in tried if k < hi), default=0)
     while hi - lo > 1:  # smallest prefix in (lo, hi] that is as good as the best
         mid = (lo + hi) // 2
         (e,) = evaluate([realisation(mid)])
         tried[mid] = e
-        if e.value >= target and e.passed:
+        if good(e):
             hi = mid
         else:
             lo = mid
