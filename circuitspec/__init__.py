@@ -23,18 +23,20 @@ Testing
     ``assert_holds``, ``assert_node``, ``assert_faithful`` (see ``circuitspec.pytest_plugin``)
     and the hypothesis strategies in ``circuitspec.strategies``.
 
-Example (runs in ``tests/test_api.py``)::
+Example (``tests/test_api.py`` and ``examples/tutorial.py`` run these calls)::
 
     import circuitspec as cs
-    h = cs.hypothesis("sum", task="add", nodes=[...])
-    verdict = cs.verify(h, "add_d5_l2_h3_s372001")
-    print(verdict.status, verdict.summary)
+    h = cs.load_hypothesis("specs/addition_1layer.yaml")
+    verdict = cs.verify(h, "add_d5_l1_h3_s372001")
+    print(verdict.status, verdict.summary)          # holds 16/16 required nodes confirmed
+    report = cs.verify_many(["specs/addition.yaml", h], ["add_d5_l2_h3_s372001", "add_d6_l2_h3_s372001"],
+                            out="report/")          # report/index.html, report.json, SVGs
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,18 +211,20 @@ def verify(hypothesis: Any, model: Any, *, seed: int = 0) -> "Verdict":
 
 
 def verify_many(
-    hypotheses: Any | Iterable[Any], models: Any | Iterable[Any], *, seed: int = 0, out: str | Path | None = None
+    hypotheses: Any | Sequence[Any], models: Any | Sequence[Any], *, seed: int = 0, out: str | Path | None = None
 ) -> "Report":
     """Verify hypotheses on models (each model's facts measured once); with ``out`` write the report.
 
-    ``hypotheses``/``models`` take one item or a list (paths, names or objects).
+    ``hypotheses``/``models`` take one item or a list / tuple of them (paths, names or objects).
     """
     from circuitspec.verify.core import verify_model
     from circuitspec.verify.verdict import Report
 
-    hs = [hypotheses] if isinstance(hypotheses, (str, Path)) or not isinstance(hypotheses, Iterable) else list(hypotheses)
-    ms = [models] if isinstance(models, (str, Path)) or not isinstance(models, Iterable) else list(models)
-    hs = [_hypothesis(h) for h in hs]
+    from circuitspec.spec.schema import Hypothesis
+
+    hs = list(hypotheses) if isinstance(hypotheses, (list, tuple)) else [hypotheses]
+    ms = list(models) if isinstance(models, (list, tuple)) else [models]
+    hs = [h if isinstance(h, Hypothesis) else _hypothesis(h) for h in hs]
     verdicts = []
     for m in ms:
         verdicts.extend(verify_model(hs, _model(m), seed=seed))

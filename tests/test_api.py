@@ -85,5 +85,29 @@ def test_tutorial_hypothesis_is_valid_and_expands():
         sys.path.remove(str(ROOT / "examples"))
     h = tutorial.base_add_hypothesis()
     graph = cs.expand(h, cs.spec.make_shape("add", 6, 2, 3))
-    assert len(graph) == 6 + 5  # SA0..SA5 and SV1..SV5
+    assert len(graph) == 6 + 6  # SA0..SA5 and SC0..SC5
     assert cs.Hypothesis.from_yaml(h.to_yaml()) == h
+
+
+def test_models_verify_scan_and_render_on_the_shipped_zoo(tmp_path: Path):
+    import torch
+
+    torch.set_num_threads(1)
+    cards = cs.list_zoo()
+    assert any(c.short_name == "add_d5_l1_h3_s372001" for c in cards)
+    (model,) = cs.load_zoo(models="add_d5_l1_*")
+    assert cs.load_model("add_d5_l1_h3_s372001").card == model.card
+
+    verdict = cs.verify(SPECS / "negative_control.yaml", model)  # the deliberately wrong hypothesis
+    assert isinstance(verdict, cs.Verdict) and verdict.status == "fails"
+    assert json.loads(verdict.to_json())["model"] == model.name
+
+    facts = cs.scan(model)  # the facts verify measured, from the on-disk cache
+    assert facts.from_cache and facts.model == model.name
+    assert set(facts.useful_sites) == set(verdict.useful_sites)
+
+    report = cs.Report(verdicts=[verdict], circuitspec_version=cs.__version__, seed=0)
+    rendered = cs.write_report(report, tmp_path / "report")
+    assert cs.load_report(rendered.report_json) == report
+    assert cs.graph_svg(verdict).lstrip().startswith(b"<")
+    assert b"<svg" in cs.node_map_svg(verdict)
