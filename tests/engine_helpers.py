@@ -1,8 +1,8 @@
 """Models for the engine tests.
 
-``engine_model()`` is the shipped 6-digit addition model when the zoo has it; before the
-zoo existed the tests trained a tiny 3-digit model (kept as the fallback, cached under
-``.cache/engine-tests``), so the tests always run on a real trained model.
+``engine_model()`` is a shipped addition model (the 6-digit one when the zoo has it, else
+the 5-digit 2-layer one); without a zoo the tests train a tiny 3-digit model (cached under
+``.cache/engine-tests``), so they always run on a real trained model.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 
-ZOO_NAME = "add_d6_l2_h3_s372001"
+# the shipped models the engine tests prefer, best first
+ZOO_NAMES = ("add_d6_l2_h3_s372001", "add_d5_l2_h3_s372001")
+ZOO_NAME = ZOO_NAMES[0]
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "engine-tests"
 
 
@@ -68,11 +70,23 @@ def train_tiny(digits: int = 3, steps: int = 1500, seed: int = 1) -> TinyModel:
     return TinyModel(bridge, task, path.stem)
 
 
+def zoo_name() -> str | None:
+    """The first of ``ZOO_NAMES`` that the shipped zoo holds."""
+    try:
+        from circuitspec.models import list_zoo
+        from circuitspec.models.card import strip_steps
+
+        have = {strip_steps(c.name) for c in list_zoo()}
+    except Exception:
+        return None
+    return next((n for n in ZOO_NAMES if n in have), None)
+
+
 def engine_model():
     """The model the engine tests run on (see the module docstring)."""
-    try:
-        from circuitspec.models import load
-
-        return load(ZOO_NAME)
-    except Exception:
+    name = zoo_name()
+    if name is None:
         return train_tiny()
+    from circuitspec.models import load
+
+    return load(name)

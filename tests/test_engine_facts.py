@@ -18,6 +18,7 @@ from circuitspec.errors import EngineError
 from engine_helpers import engine_model
 
 PARAMS = FactsParams(questions=120, probe_questions=400, tricase_per_case=60)
+TINY = FactsParams(questions=24, probe_questions=0, tricase_per_case=0)  # for the cache tests
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,7 @@ def test_facts_are_cached_and_reused(engine, facts_and_cache):
 
     first, cache = facts_and_cache
     assert not first.from_cache and cache.misses == 1
+    assert cache.path(first.key).exists()
     second = load_or_compute(engine, PARAMS, cache=cache)
     assert second.from_cache and cache.hits == 1
     assert second.to_json() == first.to_json()
@@ -52,14 +54,17 @@ def test_facts_are_cached_and_reused(engine, facts_and_cache):
     third = engine.facts(PARAMS, cache_dir=cache.directory)
     assert third.from_cache
     # other parameters are another entry
-    other = FactsParams(**{**PARAMS.model_dump(), "impact_threshold": 0.2})
+    other = FactsParams(**{**TINY.model_dump(), "impact_threshold": 0.2})
     assert not load_or_compute(engine, other, cache=cache).from_cache
+    assert load_or_compute(engine, other, cache=cache).from_cache
 
 
 def test_changing_a_weight_invalidates_the_cache(model, engine, facts_and_cache):
     from circuitspec.engine.facts import facts_key, load_or_compute
 
     first, cache = facts_and_cache
+    assert load_or_compute(engine, TINY, cache=cache) is not None
+    assert load_or_compute(engine, TINY, cache=cache).from_cache
     bridge = copy.deepcopy(model.bridge)
     with torch.no_grad():
         bridge.state_dict()["blocks.0.mlp.out.bias"][0] += 1e-3
@@ -67,20 +72,24 @@ def test_changing_a_weight_invalidates_the_cache(model, engine, facts_and_cache)
     assert changed.weights_hash() != engine.weights_hash()
     assert facts_key(changed, PARAMS) != first.key
     misses = cache.misses
-    facts = load_or_compute(changed, PARAMS, cache=cache)
+    facts = load_or_compute(changed, TINY, cache=cache)
     assert not facts.from_cache and cache.misses == misses + 1
+    assert facts.weights_sha256 == changed.weights_hash()
 
 
 def test_corrupt_cache_entry_is_recomputed(engine, facts_and_cache, tmp_path):
     from circuitspec.engine.facts import load_or_compute
 
-    first, cache = facts_and_cache
+    from circuitspec.engine.facts import facts_key
+
     other = JsonCache(tmp_path)
-    other.path(first.key).parent.mkdir(parents=True, exist_ok=True)
-    other.path(first.key).write_text("{not json")
-    facts = load_or_compute(engine, PARAMS, cache=other)
+    key = facts_key(engine, TINY)
+    other.path(key).parent.mkdir(parents=True, exist_ok=True)
+    other.path(key).write_text("{not json")
+    facts = load_or_compute(engine, TINY, cache=other)
     assert not facts.from_cache
-    assert json.loads(other.path(first.key).read_text())["key"] == first.key
+    assert json.loads(other.path(key).read_text())["key"] == key
+    assert load_or_compute(engine, TINY, cache=other).from_cache
 
 
 def test_cache_dir_from_environment(monkeypatch, tmp_path):
@@ -130,7 +139,7 @@ def test_facts_agree_with_the_plain_loop(engine, facts_and_cache):
 
 
 def test_facts_deterministic(engine):
-    p = FactsParams(questions=30, probe_questions=60, tricase_per_case=10)
+    p = FactsParams(questions=24, probe_questions=60, tricase_per_case=10)
     a = engine.facts(p, use_cache=False)
     b = Engine(engine.bridge, engine.task, seed=0, reference_size=256).facts(p, use_cache=False)
     assert a.to_json() == b.to_json()

@@ -40,7 +40,7 @@ def probe(
     *,
     train_frac: float = 0.5,
     ridge: float = 1e-2,
-    steps: int = 60,
+    steps: int = 25,
 ) -> dict[str, ProbeScore]:
     """Held-out accuracy of linear probes from ``features`` [N, F] to each ``labels[name]`` [N]."""
     x = features.detach().double().reshape(features.shape[0], -1)
@@ -88,16 +88,23 @@ def probe(
 
 
 def _logistic(x: torch.Tensor, blocks: list[tuple[torch.Tensor, int, int]], w0: torch.Tensor, ridge: float, steps: int) -> torch.Tensor:
-    """Multinomial logistic regression per block (softmax over the block's columns), L2-penalised."""
+    """Multinomial logistic regression per block (softmax over the block's columns), L2-penalised,
+    all blocks at once (padded to the widest)."""
+    n, total = x.shape[0], w0.shape[1]
+    widest = max(width for _, _, width in blocks)
+    index = torch.full((len(blocks), widest), total, dtype=torch.long)  # column ``total`` = padding
+    for b, (_, off, width) in enumerate(blocks):
+        index[b, :width] = torch.arange(off, off + width)
+    codes = torch.stack([code for code, _, _ in blocks], dim=1)  # [n, blocks]
+    pad = torch.full((n, 1), float("-inf"), dtype=x.dtype)
     w = (w0 * 4.0).contiguous().clone().requires_grad_(True)  # least-squares scores are ~probabilities; sharpen
     opt = torch.optim.LBFGS([w], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
-    n = x.shape[0]
 
     def closure():
         opt.zero_grad()
-        s = x @ w
-        loss = sum(torch.nn.functional.cross_entropy(s[:, off : off + width], code, reduction="sum") for code, off, width in blocks) / n
-        loss = loss + ridge * (w[:-1] ** 2).sum()
+        s = torch.cat([x @ w, pad], dim=1)[:, index]  # [n, blocks, widest]
+        logp = torch.log_softmax(s, dim=-1)
+        loss = -logp.gather(-1, codes.unsqueeze(-1)).sum() / n + ridge * (w[:-1] ** 2).sum()
         loss.backward()
         return loss
 
