@@ -13,6 +13,8 @@ import pytest
 # Imported before pytester's in-process run, which drops the modules it sees imported
 # (C extensions such as torch must not load twice).
 import circuitspec.engine  # noqa: F401
+import transformer_lens.config  # noqa: F401  (pulls in datasets/pyarrow, which cannot load twice)
+import transformer_lens.model_bridge  # noqa: F401
 import circuitspec.models.zoo  # noqa: F401
 import circuitspec.render.report  # noqa: F401
 import circuitspec.spec  # noqa: F401
