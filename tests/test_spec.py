@@ -104,7 +104,7 @@ def test_addition_nodes_sit_where_the_paper_puts_them():
     assert sa3.impacts_exactly == ["A3"] and sa3.breaks == ["S0"]
     st2 = inst(g, "ST2")
     assert st2.positions == list(range(layout.d_prime(1), layout.sign + 1))  # D'1, D'0, =, sign
-    assert st2.impacts_at_least == ["A3"]
+    assert st2.impacts_at_least == [] and st2.breaks == []
     sv4 = inst(g, "SV4")
     assert sv4.positions == [layout.predicts(5)] and sv4.layers == [1] and sv4.site == "any"
     # SV(n) reads ST(0..n); there is no SV -> SV edge (SV(n-1) sits at a later token)
@@ -156,7 +156,7 @@ def addition_in_python() -> Hypothesis:
               attends=attends(both, 0.3), impacts={"exactly": "A(n)"}, breaks="S0",
               description="Base Add (D_n + D'_n) mod 10, computed where A(n) is predicted")
         .node("ST{n}", "ST(n)", for_each=EACH_DIGIT, site="head", at="D'(1)..sign", layers=0,
-              attends=attends(both, 0.3), impacts={"at_least": "A(n+1)"}, breaks="S1",
+              attends=attends(both, 0.3),
               description="TriCase of column n (no carry / uncertain sum 9 / carry), at the question tail")
         .node("SC{n}", "SC(n)", for_each=EACH_DIGIT, site="head", at="predicts A(n+1)", layers=0,
               attends=attends(both, 0.3), required=False,
@@ -165,7 +165,7 @@ def addition_in_python() -> Hypothesis:
               impacts={"at_least": "A(n+1)"}, test={"min_accuracy": 0.8},
               description="cascaded carry out of column n (the TriAdd fold of ST(n) .. ST(0)), used by A(n+1)")
         .node("A{n}", "A(n)", for_each={"n": "0..digits"}, site="any", at="predicts A(n)",
-              impacts={"at_least": "A(n)"},
+              impacts={"at_least": "A(n)"}, required=False,
               description="answer digit n, (SA(n) + SV(n-1)) mod 10 (A(0) = SA(0)); the top digit is SV(digits-1)")
         .edge("SA{n} -> A{n}", for_each={"n": "0..digits-1"})
         .edge("ST{k} -> SV{n}", for_each={"n": "1..digits-1", "k": "0..n"})
@@ -310,7 +310,7 @@ def test_unknown_names_have_location_and_hint(tmp_path):
         ("computes: SA(n)", "computes: SB(n)", "unknown variable 'SB'", "'SV'"),
         ("site: any", "site: mpl", "unknown site kind 'mpl'", "'mlp'"),
         ("    layers: 0\n", "    layres: 0\n", "unknown field 'layres'", "'layers'"),
-        ("breaks: S1", "breaks: S7", "unknown question class 'S7'", "allowed: S0"),
+        ("breaks: S0", "breaks: S7", "unknown question class 'S7'", "allowed: S0"),
         ("task: add", "task: ad", "unknown task 'ad'", "'add'"),
         ("at: D'(1)..sign", "at: D'(1)..sgn", "unknown position 'sgn'", "'sign'"),
         ("at: D'(1)..sign", "at: D'(m)..sign", "unknown name 'm'", "for_each"),

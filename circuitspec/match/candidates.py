@@ -51,3 +51,20 @@ def _fits(node: NodeInstance, site: Site, facts: Facts, *, apply_ablation: bool)
     if not set(node.breaks) <= failing:
         return False
     return not set(node.spares) & failing
+
+
+def served(sites: Sequence[Site], facts: Facts, answer_positions: Sequence[int], labels: Sequence[str]) -> set[str]:
+    """Answer labels a realisation is held to in its interchange test.
+
+    The labels some site measurably changes when ablated (a neuron set serves what its
+    MLP serves); when ablation shows none (a redundant copy), every answer token the
+    sites can reach: those predicted at or after their position.
+    """
+    out: set[str] = set()
+    for s in sites:
+        whole = Site.for_mlp(s.layer, s.position) if s.kind == "neurons" else s
+        out.update(facts.site(whole).impacts)
+    if out:
+        return out
+    earliest = min(s.position for s in sites)
+    return {label for pos, label in zip(answer_positions, labels) if pos - 1 >= earliest}

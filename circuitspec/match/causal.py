@@ -5,11 +5,15 @@ variable matters, build source questions that differ in it (holding the node's `
 variables equal), and ask the task's causal model for the exact answer after the
 interchange. A realisation is scored on every pair by patching its sites from the source.
 
-Only answer tokens the patched sites can reach are compared: a site at position p cannot
-influence the logits before p, so the causal model's prediction for earlier answer digits
-says nothing about that site. A pair is *informative* for a realisation when the predicted
-answer differs from the base answer on some reachable token; accuracy is the share of
-informative pairs whose reachable tokens all equal the prediction.
+Only the answer tokens a realisation *serves* are compared: those its ablation measurably
+changes (the engine's facts). A site at position p cannot influence the logits before
+p, and the paper's models compute one variable in several places, each copy serving
+some answer digits (the carry into A(n+1) is read from column n at A(n+1)'s own token,
+while the tail's TriCase of column n feeds the higher digits), so a site is held to
+the prediction only where it acts. A pair is *informative* for a realisation when the
+predicted answer differs from the base answer on some served token; accuracy is the
+share of informative pairs whose served tokens all equal the prediction. A site that
+serves nothing has no informative pairs and cannot pass.
 """
 
 from __future__ import annotations
@@ -70,7 +74,8 @@ class Score:
     informative: int
     changed: int
     example: str | None
-    gain: float = 0.0  # mean rise of the predicted answer's log-prob (reachable tokens) over the clean run
+    gain: float = 0.0  # mean rise of the predicted answer's log-prob (served tokens) over the clean run
+    drawn: int = 0  # pairs tested, informative or not
 
     @property
     def accuracy(self) -> tuple[float, float, float]:
@@ -124,23 +129,25 @@ def _round_robin(idx: torch.Tensor, groups: int, size: int) -> torch.Tensor:
     return torch.tensor(out, dtype=torch.long)
 
 
-def score(engine: Engine, pairs: Pairs, realisations: Sequence[Sequence[Site]]) -> list[Score]:
-    """Interchange-score each realisation (a set of sites patched jointly) on ``pairs``."""
+def score(
+    engine: Engine, pairs: Pairs, realisations: Sequence[Sequence[Site]], served: Sequence[set[str]]
+) -> list[Score]:
+    """Interchange-score each realisation (a set of sites patched jointly) on ``pairs``.
+
+    ``served[i]``: the answer labels (``"A3"``, ``"sign"``) realisation i is held to.
+    """
     if not realisations:
         return []
     if len(pairs.base) == 0:
-        return [Score(pairs.key, 0, 0, 0, None) for _ in realisations]
+        return [Score(pairs.key, 0, 0, 0, None, drawn=0) for _ in realisations]
     ivs = [Intervention("interchange", tuple(sites), source=pairs.source) for sites in realisations]
     out = engine.run(pairs.base, ivs, targets=pairs.predicted)
     pred = out.pred.cpu()  # [I, B, A]
     target_lp = out.target_logprob.cpu()  # [I, B, A]
     clean_lp = out.clean.logprobs.cpu().gather(-1, pairs.predicted.unsqueeze(-1)).squeeze(-1)  # [B, A]
-    first_answer = engine.layout.sign
     scores = []
     for i, sites in enumerate(realisations):
-        earliest = min(s.position for s in sites)
-        # answer token j is predicted at position first_answer + j - 1
-        reach = torch.tensor([first_answer + j - 1 >= earliest for j in range(pred.shape[-1])])
+        reach = torch.tensor([label in served[i] for label in engine.answer_labels])
         differs = (pairs.predicted != pairs.gold)[:, reach].any(dim=1)
         match = (pred[i][:, reach] == pairs.predicted[:, reach]).all(dim=1)
         changed = (pred[i][:, reach] != pairs.gold[:, reach]).any(dim=1)
@@ -162,6 +169,7 @@ def score(engine: Engine, pairs: Pairs, realisations: Sequence[Sequence[Site]]) 
                 changed=int((informative & changed).sum()),
                 example=example,
                 gain=round(float(gain.mean()), 6) if len(gain) else 0.0,
+                drawn=len(pairs.base),
             )
         )
     return scores

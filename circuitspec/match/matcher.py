@@ -49,8 +49,14 @@ class Evaluated:
 
     @property
     def plausible(self) -> bool:
-        """Not passed, but the intervals cannot rule it out (too few pairs or a borderline score)."""
-        return not self.passed and all(s.accuracy[2] >= self.min_accuracy for s in self.scores)
+        """Not passed, but the intervals cannot rule it out (too few pairs or a borderline score).
+
+        A realisation that no pair informs about (the variable never changes an answer
+        token it serves) is ruled out when pairs were drawn: it does not carry the variable.
+        """
+        return not self.passed and all(
+            s.accuracy[2] >= self.min_accuracy and (s.informative > 0 or s.drawn == 0) for s in self.scores
+        )
 
 
 @dataclass
@@ -123,7 +129,8 @@ def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
     def evaluate(realisations: Sequence[tuple[Site, ...]]) -> list[Evaluated]:
         if not realisations:
             return []
-        per_variable = [causal.score(engine, p, realisations) for p in pair_sets]
+        served = [candidates.served(r, facts, engine.answer_positions, engine.answer_labels) for r in realisations]
+        per_variable = [causal.score(engine, p, realisations, served) for p in pair_sets]
         result.considered += len(realisations)
         return [
             Evaluated(sites=r, scores=tuple(v[i] for v in per_variable), min_accuracy=node.min_accuracy)

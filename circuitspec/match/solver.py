@@ -4,6 +4,11 @@ A branch-and-bound search over the nodes' confirmed options. Placing a node alwa
 beats leaving it out (lexicographic objective: required nodes placed, then nodes
 placed, then total score), no site serves two nodes, and every hypothesis edge must
 be realisable as information flow between the chosen sites.
+
+Each choice is propagated at once (forward checking): the options of the other nodes
+that now share a site or break an edge are struck out, the most constrained node is
+decided next, and the bound counts only options that are still possible. That keeps
+the search exact and small on hypotheses with dozens of nodes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ class Assignment:
     exhaustive: bool = True
 
 
+Value = tuple[int, int, float]
+
+
 def solve(
     options: Mapping[str, Sequence[Option]],
     edges: Sequence[tuple[str, str]],
@@ -45,78 +53,75 @@ def solve(
     returned with ``exhaustive=False``.
     """
     required_set = set(required)
-    # Most constrained nodes first keeps the tree narrow.
-    order = sorted(options, key=lambda n: (len(options[n]), n))
-    ranked = {n: sorted(options[n], key=lambda o: (-o.score, tuple(map(str, o.sites)))) for n in order}
-    neighbours: dict[str, list[tuple[str, bool]]] = {n: [] for n in order}
+    nodes = sorted(options)
+    start = {n: tuple(sorted(options[n], key=lambda o: (-o.score, tuple(map(str, o.sites))))) for n in nodes}
+    out_edges: dict[str, list[str]] = {n: [] for n in nodes}
+    in_edges: dict[str, list[str]] = {n: [] for n in nodes}
     for src, dst in edges:
-        if src in neighbours and dst in neighbours:
-            neighbours[dst].append((src, True))
-            neighbours[src].append((dst, False))
+        if src in start and dst in start and src != dst:
+            out_edges[src].append(dst)
+            in_edges[dst].append(src)
 
-    def value(chosen: Mapping[str, Option]) -> tuple[int, int, float]:
-        return (
-            sum(1 for n in chosen if n in required_set),
-            len(chosen),
-            round(sum(o.score for o in chosen.values()), 9),
-        )
+    def weight(node: str, option: Option) -> Value:
+        return (int(node in required_set), 1, option.score)
 
-    # Optimistic completion of the nodes from index i on.
-    best_rest = [(0, 0, 0.0)] * (len(order) + 1)
-    for i in range(len(order) - 1, -1, -1):
-        n = order[i]
-        r, c, s = best_rest[i + 1]
-        if ranked[n]:
-            best_rest[i] = (r + (n in required_set), c + 1, s + ranked[n][0].score)
-        else:
-            best_rest[i] = (r, c, s)
+    def bound(domains: Mapping[str, tuple[Option, ...]]) -> Value:
+        r = c = 0
+        s = 0.0
+        for node, dom in domains.items():
+            if dom:
+                r += node in required_set
+                c += 1
+                s += dom[0].score  # domains stay sorted best first
+        return r, c, s
+
+    def propagate(domains: dict[str, tuple[Option, ...]], node: str, option: Option) -> dict[str, tuple[Option, ...]]:
+        sites = set(option.sites)
+        succ, pred = set(out_edges[node]), set(in_edges[node])
+        out = {}
+        for other, dom in domains.items():
+            if other == node:
+                continue
+            out[other] = tuple(
+                o
+                for o in dom
+                if not sites.intersection(o.sites)
+                and (other not in succ or compatible(option, o))
+                and (other not in pred or compatible(o, option))
+            )
+        return out
 
     best: dict[str, Option] = {}
-    best_value = (-1, -1, -1.0)
-    used: set[Hashable] = set()
-    chosen: dict[str, Option] = {}
+    best_value: Value = (-1, -1, -1.0)
     steps = 0
     exhaustive = True
 
-    def fits(node: str, option: Option) -> bool:
-        if used.intersection(option.sites):
-            return False
-        for other, other_is_source in neighbours[node]:
-            placed = chosen.get(other)
-            if placed is None:
-                continue
-            if other_is_source and not compatible(placed, option):
-                return False
-            if not other_is_source and not compatible(option, placed):
-                return False
-        return True
+    def add(a: Value, b: Value) -> Value:
+        return a[0] + b[0], a[1] + b[1], round(a[2] + b[2], 9)
 
-    def visit(i: int) -> None:
+    def visit(domains: dict[str, tuple[Option, ...]], chosen: dict[str, Option], value: Value) -> None:
         nonlocal best, best_value, steps, exhaustive
         steps += 1
         if steps > max_steps:
             exhaustive = False
             return
-        current = value(chosen)
-        r, c, s = best_rest[i]
-        bound = (current[0] + r, current[1] + c, current[2] + s)
-        if bound <= best_value:
+        if add(value, bound(domains)) <= best_value:
             return
-        if i == len(order):
-            best, best_value = dict(chosen), current
+        open_nodes = [n for n, dom in domains.items() if dom]
+        if not open_nodes:
+            best, best_value = dict(chosen), value
             return
-        node = order[i]
-        for option in ranked[node]:
-            if fits(node, option):
-                chosen[node] = option
-                used.update(option.sites)
-                visit(i + 1)
-                used.difference_update(option.sites)
-                del chosen[node]
-                if not exhaustive:
-                    return
-        visit(i + 1)  # leave the node out
+        node = min(open_nodes, key=lambda n: (-(n in required_set), len(domains[n]), n))
+        for option in domains[node]:
+            chosen[node] = option
+            visit(propagate(domains, node, option), chosen, add(value, weight(node, option)))
+            del chosen[node]
+            if not exhaustive:
+                return
+        rest = dict(domains)
+        rest[node] = ()
+        visit(rest, chosen, value)  # leave the node out
 
-    visit(0)
-    conflicted = sorted(n for n in order if ranked[n] and n not in best)
+    visit(dict(start), {}, (0, 0, 0.0))
+    conflicted = sorted(n for n in nodes if start[n] and n not in best)
     return Assignment(chosen=best, conflicted=conflicted, explored=steps, exhaustive=exhaustive)

@@ -55,7 +55,10 @@ class NodeVerdict(_Frozen):
     status: NodeStatus
     sites: list[str] = Field(default=[], description="the chosen realisation, e.g. ['P16.L0.H1', 'P16.L0.H2']")
     tests: list[VariableTest] = []
-    runner_up: Candidate | None = None
+    runner_up: Candidate | None = Field(
+        default=None,
+        description="placed node: the best other realisation; unplaced node: the best realisation tried",
+    )
     reason: UnplacedReason | None = None
     detail: str = Field(default="", description="why the node is unconfirmed or not placed, in words")
     candidates_considered: int = 0
