@@ -15,7 +15,12 @@ from rich.markup import escape
 
 from circuitspec.errors import CircuitSpecError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="circuitspec: state algorithm hypotheses about arithmetic transformers, find the heads, MLPs and "
+    "neurons that implement them, and verify them causally.",
+)
 
 # (module under circuitspec.cli, group name or None for top-level commands)
 _GROUPS = [
