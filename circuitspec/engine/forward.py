@@ -334,20 +334,24 @@ def patched_pass(
         dev = clean["resid_pre"][0].device
         c_idx = torch.tensor(compute, device=dev)
         if dirty:
-            # this layer's input: clean, except where the previous layer recomputed it
-            resid = tile(clean["resid_pre"][layer])
+            # this layer's input is clean except at the dirty positions, where it is the
+            # previous layer's output ``out`` (dirty == the previous layer's compute positions)
             assert tuple(dirty) == prev
-            resid[:, torch.tensor(dirty, device=dev)] = out
-            d_idx = torch.tensor(dirty, device=dev)
-            k = tile(clean["k"][layer])
-            v = tile(clean["v"][layer])
-            xd = _ln(resid[:, d_idx], lw.ln1_w, lw.ln1_b, w.eps)
+            k_len = compute[-1] + 1
+            keep = [i for i, p in enumerate(dirty) if p < k_len]
+            d_idx = torch.tensor([dirty[i] for i in keep], device=dev)
+            xd = _ln(out[:, keep], lw.ln1_w, lw.ln1_b, w.eps)
+            k = tile(clean["k"][layer][:, :k_len])
+            v = tile(clean["v"][layer][:, :k_len])
             k[:, d_idx] = _heads(F.linear(xd, lw.k_w, lw.k_b), s.n_heads)
             v[:, d_idx] = _heads(F.linear(xd, lw.v_w, lw.v_b), s.n_heads)
-            k_len = compute[-1] + 1
-            x_c = resid[:, c_idx]
+            x_c = tile(clean["resid_pre"][layer][:, c_idx])
+            where = {p: i for i, p in enumerate(dirty)}
+            both = [(j, where[p]) for j, p in enumerate(compute) if p in where]
+            if both:
+                x_c[:, [j for j, _ in both]] = out[:, [i for _, i in both]]
             q = _heads(F.linear(_ln(x_c, lw.ln1_w, lw.ln1_b, w.eps), lw.q_w, lw.q_b), s.n_heads)
-            z, _ = attend(q, k[:, :k_len], v[:, :k_len], c_idx, w.scale)
+            z, _ = attend(q, k, v, c_idx, w.scale)
         else:
             x_c = tile(clean["resid_pre"][layer][:, c_idx])
             z = tile(clean["z"][layer][:, c_idx])

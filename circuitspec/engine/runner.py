@@ -130,7 +130,7 @@ class Engine:
         *,
         seed: int = 0,
         reference_size: int = 512,
-        memory_budget: int = 512 * 2**20,
+        memory_budget: int = 128 * 2**20,
         name: str | None = None,
     ) -> None:
         bridge = getattr(model, "bridge", model)
