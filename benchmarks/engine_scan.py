@@ -21,6 +21,8 @@ Usage: python benchmarks/engine_scan.py [--questions 500] [--threads 1] [--subse
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import time
 import warnings
 
@@ -52,7 +54,7 @@ def paper_width_bridge(digits: int, device: str):
         act_fn="relu", architecture="TransformerLensNative", seed=1, normalization_type="LN",
         positional_embedding_type="standard", device=device,
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # TL prints on .to()
         warnings.simplefilter("ignore")
         return TransformerBridge.boot_native(cfg).to(device)
 
@@ -133,7 +135,8 @@ def main() -> None:
     model = zoo_or_none(args.model)
     results = []
     if model is not None:
-        model.to(args.device)
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.to(args.device)
         engine = Engine(model, seed=0)
         qs = engine.questions(args.questions, seed=1)
         results.append(scan(f"zoo model {model.name}", engine, qs, None, args.device))

@@ -10,8 +10,13 @@ The only place in circuitspec that touches hooks or model internals. Everything 
     ivs = [Intervention("mean", [s]) for s in engine.sites()]
     out = engine.run(qs, ivs)                           # out.pred / out.correct / out.logprob: [I, B, A]
     out.failure_rate                                    # [I]
+    facts = engine.facts()                              # cached on disk; facts.useful_sites ...
+    ranked = attribute(engine, qs).ranked("neurons", 50)  # one forward + backward pass
+    confirm(engine, qs, ranked[:10])                    # exact ablations of the top candidates
 """
 
+from circuitspec.engine.attribution import Attribution, Confirmation, attribute, confirm
+from circuitspec.engine.facts import Facts, FactsParams, SiteFacts, probe_sites
 from circuitspec.engine.interventions import KINDS as INTERVENTION_KINDS
 from circuitspec.engine.interventions import Intervention, interchange, mean, resample, zero
 from circuitspec.engine.runner import ENGINE_VERSION, CleanOutcomes, Engine, Outcomes
@@ -20,6 +25,14 @@ from circuitspec.engine.sites import Shape, Site, all_sites, check_sites, parse_
 
 __all__ = [
     "ENGINE_VERSION",
+    "Attribution",
+    "Confirmation",
+    "Facts",
+    "FactsParams",
+    "SiteFacts",
+    "attribute",
+    "confirm",
+    "probe_sites",
     "INTERVENTION_KINDS",
     "SITE_KINDS",
     "CleanOutcomes",
