@@ -2,8 +2,9 @@
 
 For each node: enumerate the sites its kind, positions and layers allow; drop those
 whose measured facts break its behaviour constraints; score the rest by interchange
-tests on every variable the node computes (single sites first, then co-located head
-sets up to ``max_heads``, then ranked neuron sets); keep the realisations that pass.
+tests on every variable the node computes (single sites, co-located head sets up to
+``max_heads`` that beat their passing subsets, then ranked neuron sets); keep the
+realisations that pass.
 The solver then picks one passing realisation per node so that every edge is real
 information flow and no site serves two nodes.
 """
@@ -140,12 +141,36 @@ def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
     evaluated: list[Evaluated] = []
     if node.site != "neurons":  # a neurons node is realised by a neuron set, never a whole MLP
         evaluated += evaluate([(s,) for s in sites])
-        if not any(e.passed for e in evaluated):
-            evaluated += evaluate(_colocated_sets(sites, node.max_heads))
+        evaluated += _needed(evaluate(_colocated_sets(sites, node.max_heads)), evaluated)
     if node.site == "neurons" or (node.site == "any" and not any(e.passed for e in evaluated)):
         evaluated += neurons.search(sites, engine, pair_sets, evaluate)
     result.evaluated = sorted(evaluated, key=lambda e: (not e.passed, -e.value, [str(s) for s in e.sites]))
     return result
+
+
+def _needed(sets: Sequence[Evaluated], smaller: Sequence[Evaluated]) -> list[Evaluated]:
+    """Head sets that do better than every passing subset of them, beyond both intervals.
+
+    A set is kept when no subset passes, or when its weakest variable's accuracy interval
+    lies wholly above each passing subset's: an extra head must add evidence, not ride along.
+    """
+    passing = {frozenset(e.sites): e for e in smaller if e.passed}
+    out = []
+    for e in sets:
+        subsets = [p for key, p in passing.items() if key < frozenset(e.sites)]
+        if all(_low(e) > _high(p) for p in subsets):
+            out.append(e)
+            if e.passed:
+                passing[frozenset(e.sites)] = e
+    return out
+
+
+def _low(e: Evaluated) -> float:
+    return min(s.accuracy[1] for s in e.scores)
+
+
+def _high(e: Evaluated) -> float:
+    return min(s.accuracy[2] for s in e.scores)
 
 
 def _colocated_sets(sites: Sequence[Site], max_heads: int) -> list[tuple[Site, ...]]:
