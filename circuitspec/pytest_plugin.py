@@ -326,7 +326,8 @@ class CircuitSession:
 
     def claim_report(self, verdict: "Verdict") -> Path:
         """Write one verdict's report (JSON, SVGs, HTML) and return the file to open."""
-        from circuitspec.render.files import atomic_write, slug
+        from circuitspec.atomic import atomic_write
+        from circuitspec.render.files import slug
         from circuitspec.render.report import report_json, write_report
 
         base = (self.report_dir / "claims") if self.report_dir is not None else self.scratch

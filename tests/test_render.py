@@ -17,7 +17,8 @@ import pytest
 
 from circuitspec.engine.sites import Site
 from circuitspec.render import nodemap
-from circuitspec.render.files import atomic_write, slug, svg
+from circuitspec.atomic import atomic_write
+from circuitspec.render.files import slug, svg
 from circuitspec.render.style import STATUS_FILL, UNUSED_FILL, USEFUL_FILL, site_label
 from circuitspec.tasks.layout import Layout
 from circuitspec.verify.verdict import (

@@ -15,9 +15,9 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+from circuitspec.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +45,6 @@ def task_settings(task: Any) -> dict[str, Any]:
 def make_key(kind: str, parts: dict[str, Any]) -> str:
     text = json.dumps({"kind": kind, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class JsonCache:
@@ -93,7 +76,7 @@ class JsonCache:
     def write(self, key: str, text: str) -> Path:
         p = self.path(key)
         try:
-            atomic_write_text(p, text)
+            atomic_write(p, text)
         except OSError as err:  # a read-only cache must not break a scan
             log.warning("cannot write cache entry %s: %s", p, err)
         return p

@@ -205,7 +205,7 @@ def _recipe_key(card: ModelCard) -> str:
 
 
 def _save_checkpoint(path: Path, card: ModelCard, step: int, module, optimizer, generator, losses, seconds) -> None:
-    from circuitspec.models.store import atomic_write
+    from circuitspec.atomic import atomic_write
 
     buf = io.BytesIO()
     torch.save(

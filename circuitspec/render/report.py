@@ -23,7 +23,8 @@ from pathlib import Path
 import pydantic
 
 from circuitspec.errors import CircuitSpecError
-from circuitspec.render.files import atomic_write, slug, svg
+from circuitspec.atomic import atomic_write
+from circuitspec.render.files import slug, svg
 from circuitspec.render.graph import verdict_graph
 from circuitspec.render.html import PairFiles, index_html
 from circuitspec.render.junit import junit_xml

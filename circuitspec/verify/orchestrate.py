@@ -344,7 +344,7 @@ def execute(
     on_event: Callable[[Event], None] | None = None,
 ) -> Report:
     """Run the plan's work items, saving each verdict under ``out/verdicts`` as it arrives; return the Report."""
-    from circuitspec.models.store import atomic_write
+    from circuitspec.atomic import atomic_write
 
     executor = executor or LocalExecutor(1)
     say = on_event or (lambda e: None)
