@@ -15,13 +15,27 @@ The only place in circuitspec that touches hooks or model internals. Everything 
     confirm(engine, qs, ranked[:10])                    # exact ablations of the top candidates
 """
 
-from circuitspec.engine.attribution import Attribution, Confirmation, attribute, confirm
-from circuitspec.engine.facts import Facts, FactsParams, SiteFacts, probe_sites
 from circuitspec.engine.interventions import KINDS as INTERVENTION_KINDS
 from circuitspec.engine.interventions import Intervention, interchange, mean, resample, zero
-from circuitspec.engine.runner import ENGINE_VERSION, CleanOutcomes, Engine, Outcomes
 from circuitspec.engine.sites import KINDS as SITE_KINDS
 from circuitspec.engine.sites import Shape, Site, all_sites, check_sites, parse_sites
+
+# Sites and interventions are plain data; the rest needs torch and loads on first use, so
+# that reading sites (re-rendering a saved report) stays light.
+_LAZY = {
+    "attribution": ("Attribution", "Confirmation", "attribute", "confirm"),
+    "facts": ("Facts", "FactsParams", "SiteFacts", "probe_sites"),
+    "runner": ("ENGINE_VERSION", "CleanOutcomes", "Engine", "Outcomes"),
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    for module, names in _LAZY.items():
+        if name in names:
+            return getattr(importlib.import_module(f"circuitspec.engine.{module}"), name)
+    raise AttributeError(name)
 
 __all__ = [
     "ENGINE_VERSION",
