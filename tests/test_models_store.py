@@ -127,6 +127,12 @@ def test_unknown_name_suggests_the_closest(model, tmp_path):
     assert "unknown model" in err.value.message and model.name in err.value.hint
     with pytest.raises(ModelError, match="no model at this path"):
         load(str(tmp_path / "nothing" / "here"))
+    longer = model_from_tensors(model.card.model_copy(update={"name": "add_d4_l2_h3_t2K_s7"}), state_dict(model.bridge))
+    save(longer, tmp_path)
+    with pytest.raises(ModelError, match="ambiguous") as err:
+        load("add_d4_l2_h3_s7", folder=tmp_path)
+    assert "add_d4_l2_h3_t1K_s7" in err.value.hint and "add_d4_l2_h3_t2K_s7" in err.value.hint
+    assert load("add_d4_l2_h3_t2K_s7", folder=tmp_path).name == "add_d4_l2_h3_t2K_s7"
 
 
 # --- TransformerLens format -------------------------------------------------------------------

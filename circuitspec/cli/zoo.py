@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -23,8 +24,9 @@ def list_models(folder: Path = typer.Option(None, "--folder", help="a folder of 
 
     cards = list_zoo(folder)
     table = Table(title=f"{len(cards)} models" + (f" in {folder}" if folder else " in the shipped zoo"))
-    for col in ("name", "op", "digits", "layers", "heads", "d_model", "steps", "fails/M [95% CI]", "questions", "worst class"):
-        table.add_column(col, justify="left" if col in ("name", "op", "worst class") else "right")
+    table.add_column("name", no_wrap=True)
+    for col in ("shape", "steps", "fails/M [95% CI]", "questions", "worst class"):
+        table.add_column(col, justify="left" if col in ("shape", "worst class") else "right")
     for c in cards:
         a, r = c.architecture, c.results
         worst = ""
@@ -32,13 +34,13 @@ def list_models(folder: Path = typer.Option(None, "--folder", help="a folder of 
             cls = min(r.per_class, key=lambda k: r.per_class[k].accuracy)
             worst = f"{cls} {100 * r.per_class[cls].accuracy:.2f}%"
         table.add_row(
-            c.name, c.task.op, str(c.task.digits), str(a.n_layers), str(a.n_heads), str(a.d_model),
+            c.name, f"{c.task.op} d{c.task.digits} L{a.n_layers} H{a.n_heads} w{a.d_model}",
             f"{c.recipe.steps:,}" if c.recipe else "-",
             _fmt_fpm(r) if r else "not measured",
             f"{r.questions:,}" if r else "-",
             worst,
         )
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 @app.command("train")
@@ -58,7 +60,6 @@ def train_model(
     force: bool = typer.Option(False, "--force", help="overwrite an existing model of that name in --out"),
 ) -> None:
     """Train a model by name, measure it and save it (rerun the same command to resume after an interruption)."""
-    import sys
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

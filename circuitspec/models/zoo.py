@@ -102,9 +102,11 @@ def resolve(name_or_path: str | Path, folder: str | Path | None = None) -> Path:
     cards = {c.stem: c for c in where.glob(f"*{CARD_SUFFIX}") if not c.name.startswith(".")}
     if text in cards:
         return cards[text]
-    short = [n for n in cards if strip_steps(n) == text]
+    short = sorted(n for n in cards if strip_steps(n) == text)
     if len(short) == 1:
         return cards[short[0]]
+    if len(short) > 1:
+        raise ModelError(f"model name {text!r} is ambiguous in {where}", hint="name one of: " + ", ".join(short))
     prefix = sorted(n for n in cards if n.startswith(text))
     if len(prefix) == 1:
         return cards[prefix[0]]
