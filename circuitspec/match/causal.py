@@ -91,8 +91,9 @@ def draw_pairs(
 ) -> Pairs:
     """Base questions spread evenly over the variable's classes, with their sources.
 
-    ``explains``: the classes the hypothesis claims (empty: all); bases and sources of
-    other classes are left out.
+    Both questions of a pair lie in the variable's classes (a Base Diff pair never turns
+    into a negative answer) and in ``explains``, the classes the hypothesis claims
+    (empty: all).
     """
     task = engine.task
     claimed = [c for c in task.available_classes() if not explains or c in explains]
@@ -105,9 +106,9 @@ def draw_pairs(
     both = torch.cat([cf.base, cf.source])
     correct = engine.clean(both).question_correct.cpu()
     ok &= correct[: len(base)] & correct[len(base) :]
-    if explains:
+    if classes != [None]:  # the source stays on the variable's branch (MD: D >= D', ND: D < D')
         names = task.class_names
-        ok &= torch.tensor([names[c] in claimed for c in task.classes(cf.source).tolist()], dtype=torch.bool)
+        ok &= torch.tensor([names[c] in classes for c in task.classes(cf.source).tolist()], dtype=torch.bool)
     # Keep the class balance: take rows round-robin over classes up to n_pairs.
     idx = ok.nonzero().flatten()
     order = _round_robin(idx, len(classes), per_class)[:n_pairs]
