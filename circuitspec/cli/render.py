@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from circuitspec.cli.output import table_console
+
 
 def register(app: typer.Typer) -> None:
     @app.command("render")
@@ -24,5 +26,5 @@ def register(app: typer.Typer) -> None:
         rep = load_report(report)
         folder = out if out is not None else (report if report.is_dir() else report.parent)
         written = write_report(rep, folder)
-        Console().print(verdict_table(rep, title="circuitspec render"))
+        table_console().print(verdict_table(rep, title="circuitspec render"))
         Console(stderr=True).print(f"report: {written.index_html}")

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from circuitspec.cli.output import table_console
 from rich.markup import escape
 from rich.table import Table
 
@@ -96,9 +98,7 @@ def check(
     """Validate spec files, expand them for a model shape and print the concrete nodes."""
     from circuitspec.spec import expand, load, shape_text
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
+    console = table_console()
     errors = Console(stderr=True)
     failed: list[CircuitSpecError] = []
     for path in files:

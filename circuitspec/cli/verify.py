@@ -12,6 +12,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from circuitspec.cli.output import table_console
+
 DEFAULT_OUT = Path("circuitspec-report")
 
 
@@ -108,6 +110,6 @@ def register(app: typer.Typer) -> None:
         with _Progress(console, [m.name for m in refs if any(x.model == m.name for x in p.pairs)], enabled=not quiet) as progress:
             report = orchestrate.execute(p, ex, out=out, on_event=progress)
         write_report(report, out)
-        Console().print(verdict_table(report))
+        table_console().print(verdict_table(report))
         console.print(f"report: {out / 'index.html'}  ({len(report.verdicts)} verdicts, {len(p.cached)} reused)")
         raise typer.Exit(exit_code(v.status for v in report.verdicts))
