@@ -462,48 +462,35 @@ def parse_expr(text: str, what: str = "expression") -> tuple:
     return e
 
 
-@_text_only
-def parse_range(text: str, what: str = "range") -> Range:
-    """``e`` or ``e..e``."""
+def _span(text: str, what: str, item):
+    """``x`` or ``x..x``, where ``item`` parses one x: the shape every range in a spec has."""
     p = _Parser(text, what)
     if p.tok.kind == "end":
         raise TemplateError(f"empty {what}")
-    lo = p.expr()
-    hi = None
+    start = item(p)
+    end = None
     if p.at(".."):
         p.take()
-        hi = p.expr()
+        end = item(p)
     p.done()
-    return Range(lo, hi)
+    return start, end
+
+
+@_text_only
+def parse_range(text: str, what: str = "range") -> Range:
+    """``e`` or ``e..e``."""
+    return Range(*_span(text, what, _Parser.expr))
 
 
 @_text_only
 def parse_position(text: str, what: str = "position") -> PositionSpec:
-    p = _Parser(text, what)
-    if p.tok.kind == "end":
-        raise TemplateError(f"empty {what}")
-    start = p.position_ref()
-    end = None
-    if p.at(".."):
-        p.take()
-        end = p.position_ref()
-    p.done()
-    return PositionSpec(start, end)
+    return PositionSpec(*_span(text, what, _Parser.position_ref))
 
 
 @_text_only
 def parse_answer(text: str, what: str = "answer digit") -> PositionSpec:
     """``A(e)``, ``sign`` or a range of them."""
-    p = _Parser(text, what)
-    if p.tok.kind == "end":
-        raise TemplateError(f"empty {what}")
-    start = p.answer_ref()
-    end = None
-    if p.at(".."):
-        p.take()
-        end = p.answer_ref()
-    p.done()
-    return PositionSpec(start, end)
+    return PositionSpec(*_span(text, what, _Parser.answer_ref))
 
 
 @_text_only
