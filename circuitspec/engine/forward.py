@@ -175,14 +175,16 @@ def final_logprobs(w: Weights, resid: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(F.linear(x, w.unembed_w, w.unembed_b), dim=-1)
 
 
-CAPTURE_ALL = ("resid_pre", "k", "v", "z", "pattern", "resid_mid", "post", "mlp_out", "attn_out")
+CAPTURE_ALL = ("resid_pre", "q", "k", "v", "z", "pattern", "resid_mid", "post", "mlp_out", "attn_out")
+# what the patched pass reads from the clean run
+CAPTURE_PATCHED = ("resid_pre", "q", "k", "v", "z")
 
 
 def clean_pass(
     w: Weights,
     tokens: torch.Tensor,
     pred_positions: list[int] | None,
-    capture: tuple[str, ...] = ("resid_pre", "k", "v", "z"),
+    capture: tuple[str, ...] = CAPTURE_PATCHED,
     track: bool = False,
 ) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
     """The unpatched model. Returns log-probs [B, P, V] at ``pred_positions`` (all positions if
@@ -207,6 +209,7 @@ def clean_pass(
         q = _heads(F.linear(x, lw.q_w, lw.q_b), s.n_heads)
         k = _heads(F.linear(x, lw.k_w, lw.k_b), s.n_heads)
         v = _heads(F.linear(x, lw.v_w, lw.v_b), s.n_heads)
+        keep("q", q)
         keep("k", k)
         keep("v", v)
         z, pattern = attend(q, k, v, q_pos, w.scale)
@@ -303,6 +306,75 @@ def _apply(x: torch.Tensor, patch: tuple[torch.Tensor, torch.Tensor] | None, n_i
     return torch.where(mask, value, shaped).reshape(x.shape)
 
 
+def _excluding_key(w: Weights, layer: int, p: int, queries: tuple[int, ...], clean: dict[str, list[torch.Tensor]]) -> tuple[torch.Tensor, ...]:
+    """Clean attention at ``queries`` (all after ``p``) with key ``p`` left out, per question.
+
+    Returns the clean queries [B, Q, H, dh], the log-sum-exp of the other keys' scores
+    [B, Q, H], each head's output over the other keys [B, Q, H, d] and their sum plus the
+    output bias [B, Q, d]. Attention at q with key p replaced is then a two-way mix:
+    weight sigmoid(s'_p - lse) on the new value, the rest on the other keys' average.
+    Computing the rest directly (not as clean minus key p) stays exact when a head
+    attends almost only to p.
+    """
+    s = w.shape
+    lw = w.layers[layer]
+    q_idx = torch.tensor(queries, device=w.device)
+    qc = clean["q"][layer][:, q_idx]
+    k_len = queries[-1] + 1
+    scores = torch.einsum("bqhe,bkhe->bhqk", qc, clean["k"][layer][:, :k_len]) / w.scale
+    k_pos = torch.arange(k_len, device=w.device)
+    blocked = (k_pos[None, :] > q_idx[:, None]) | (k_pos[None, :] == p)
+    scores = scores.masked_fill(blocked, float("-inf"))
+    lse = torch.logsumexp(scores, dim=-1)  # [B, H, Q]
+    rest = torch.einsum("bhqk,bkhe->bqhe", torch.exp(scores - lse.unsqueeze(-1)), clean["v"][layer][:, :k_len])
+    per_head = torch.einsum("bqhe,hed->bqhd", rest, _o_heads(lw, s.n_heads))
+    return qc, lse.transpose(1, 2), per_head, per_head.sum(2) + lw.o_b
+
+
+def _o_heads(lw: LayerWeights, n_heads: int) -> torch.Tensor:
+    """W_O split by head: [H, dh, d]."""
+    d = lw.o_w.shape[0]
+    return lw.o_w.view(d, n_heads, -1).permute(1, 2, 0)
+
+
+def _attn_one_dirty_key(
+    w: Weights, layer: int, p: int, compute: tuple[int, ...], x_p: torch.Tensor, clean: dict[str, list[torch.Tensor]], n_int: int, memo: dict
+) -> torch.Tensor:
+    """Attention output [rows, C, d] at ``compute`` (all >= p) when only position p's input
+    differs from the clean run (``x_p`` [rows, d]). Queries after p keep their clean query
+    and see one changed key, so they cost O(H * d) each instead of a projection and a pass
+    over every key; position p itself attends with its new query."""
+    s = w.shape
+    lw = w.layers[layer]
+    bc = clean["resid_pre"][0].shape[0]
+    xd = _ln(x_p, lw.ln1_w, lw.ln1_b, w.eps)
+    k_p = _heads(F.linear(xd, lw.k_w, lw.k_b), s.n_heads).view(n_int, bc, s.n_heads, -1)
+    v_p = _heads(F.linear(xd, lw.v_w, lw.v_b), s.n_heads).view(n_int, bc, s.n_heads, -1)
+    parts = []
+    # Every per-row contraction below is a broadcast product and a sum (or a matmul with
+    # rows as its first dimension), so a row's result does not depend on how many
+    # interventions share the pass.
+    if compute[0] == p:  # the dirty position itself: new query over clean keys 0..p-1 and the new key p
+        q_p = _heads(F.linear(xd, lw.q_w, lw.q_b), s.n_heads).view(n_int, bc, s.n_heads, 1, -1)
+        old = (q_p * clean["k"][layer][:, :p].transpose(1, 2)).sum(-1)  # [I, B, H, p]
+        new = (q_p.squeeze(3) * k_p).sum(-1, keepdim=True)
+        pattern = F.softmax(torch.cat([old, new], dim=-1) / w.scale, dim=-1)
+        z = (pattern[..., :p, None] * clean["v"][layer][:, :p].transpose(1, 2)).sum(-2) + pattern[..., p:] * v_p
+        parts.append(F.linear(z.reshape(n_int * bc, 1, -1), lw.o_w, lw.o_b))
+    later = tuple(q for q in compute if q > p)
+    if later:
+        key = (layer, p, later)
+        if key not in memo:
+            memo[key] = _excluding_key(w, layer, p, later, clean)
+        qc, lse, per_head, rest_sum = memo[key]
+        share = torch.sigmoid((qc * k_p.unsqueeze(2)).sum(-1) / w.scale - lse)  # [I, B, Q, H]: weight on the new key
+        new_out = torch.bmm(v_p.reshape(-1, s.n_heads, v_p.shape[-1]).transpose(0, 1), _o_heads(lw, s.n_heads))  # [H, rows, d]
+        new_out = new_out.transpose(0, 1).reshape(n_int, bc, 1, s.n_heads, -1)
+        attn = rest_sum + (share.unsqueeze(-1) * (new_out - per_head)).sum(-2)
+        parts.append(attn.reshape(n_int * bc, len(later), -1))
+    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+
 def patched_pass(
     w: Weights,
     plan: Plan,
@@ -311,12 +383,13 @@ def patched_pass(
     patches: list[LayerPatch],
     pred_positions: list[int],
     clean_logprobs: torch.Tensor,
+    memo: dict | None = None,
 ) -> torch.Tensor:
     """Log-probs [n_int * Bc, P, V] at ``pred_positions`` for ``n_int`` interventions that
-    share ``plan``, each over the Bc questions of the clean cache."""
+    share ``plan``, each over the Bc questions of the clean cache. ``memo`` keeps
+    per-question work that passes over the same clean cache can share."""
     s = w.shape
-    bc = clean["resid_pre"][0].shape[0]
-    rows = n_int * bc
+    memo = {} if memo is None else memo
     first = plan.start
 
     def tile(t: torch.Tensor) -> torch.Tensor:  # [Bc, ...] -> a fresh [rows, ...]
@@ -337,26 +410,30 @@ def patched_pass(
             # this layer's input is clean except at the dirty positions, where it is the
             # previous layer's output ``out`` (dirty == the previous layer's compute positions)
             assert tuple(dirty) == prev
-            k_len = compute[-1] + 1
-            keep = [i for i, p in enumerate(dirty) if p < k_len]
-            d_idx = torch.tensor([dirty[i] for i in keep], device=dev)
-            xd = _ln(out[:, keep], lw.ln1_w, lw.ln1_b, w.eps)
-            k = tile(clean["k"][layer][:, :k_len])
-            v = tile(clean["v"][layer][:, :k_len])
-            k[:, d_idx] = _heads(F.linear(xd, lw.k_w, lw.k_b), s.n_heads)
-            v[:, d_idx] = _heads(F.linear(xd, lw.v_w, lw.v_b), s.n_heads)
             x_c = tile(clean["resid_pre"][layer][:, c_idx])
             where = {p: i for i, p in enumerate(dirty)}
             both = [(j, where[p]) for j, p in enumerate(compute) if p in where]
             if both:
                 x_c[:, [j for j, _ in both]] = out[:, [i for _, i in both]]
-            q = _heads(F.linear(_ln(x_c, lw.ln1_w, lw.ln1_b, w.eps), lw.q_w, lw.q_b), s.n_heads)
-            z, _ = attend(q, k, v, c_idx, w.scale)
+            if len(dirty) == 1 and patch.head is None and compute[0] >= dirty[0]:
+                mid = x_c + _attn_one_dirty_key(w, layer, dirty[0], compute, out[:, 0], clean, n_int, memo)
+            else:
+                k_len = compute[-1] + 1
+                keep = [i for i, p in enumerate(dirty) if p < k_len]
+                d_idx = torch.tensor([dirty[i] for i in keep], device=dev)
+                xd = _ln(out[:, keep], lw.ln1_w, lw.ln1_b, w.eps)
+                k = tile(clean["k"][layer][:, :k_len])
+                v = tile(clean["v"][layer][:, :k_len])
+                k[:, d_idx] = _heads(F.linear(xd, lw.k_w, lw.k_b), s.n_heads)
+                v[:, d_idx] = _heads(F.linear(xd, lw.v_w, lw.v_b), s.n_heads)
+                q = _heads(F.linear(_ln(x_c, lw.ln1_w, lw.ln1_b, w.eps), lw.q_w, lw.q_b), s.n_heads)
+                z, _ = attend(q, k, v, c_idx, w.scale)
+                z = _apply(z, patch.head, n_int)
+                mid = x_c + F.linear(z.reshape(*z.shape[:2], -1), lw.o_w, lw.o_b)
         else:
             x_c = tile(clean["resid_pre"][layer][:, c_idx])
-            z = tile(clean["z"][layer][:, c_idx])
-        z = _apply(z, patch.head, n_int)
-        mid = x_c + F.linear(z.reshape(*z.shape[:2], -1), lw.o_w, lw.o_b)
+            z = _apply(tile(clean["z"][layer][:, c_idx]), patch.head, n_int)
+            mid = x_c + F.linear(z.reshape(*z.shape[:2], -1), lw.o_w, lw.o_b)
         post = w.act_fn(F.linear(_ln(mid, lw.ln2_w, lw.ln2_b, w.eps), lw.in_w, lw.in_b))
         post = _apply(post, patch.post, n_int)
         out = mid + F.linear(post, lw.out_w, lw.out_b)

@@ -349,12 +349,13 @@ class Engine:
             if noop:
                 store(noop, clean_lp.unsqueeze(0).expand(len(noop), -1, -1, -1).reshape(-1, n_a, clean_lp.shape[-1]))
             per_pass = max(1, max_rows // (b1 - b0))
+            memo: dict = {}  # per-question work shared by the passes over this chunk
             for (start, _compute), members in groups.items():
                 plan = plans[members[0]]
                 for k in range(0, len(members), per_pass):
                     idx = members[k : k + per_pass]
                     patches = self._patches(plan, [interventions[i] for i in idx], [source_of[i] for i in idx], src_cache, b0, b1)
-                    lp = patched_pass(self.weights, plan, cache, len(idx), patches, self.pred_positions, clean_lp)
+                    lp = patched_pass(self.weights, plan, cache, len(idx), patches, self.pred_positions, clean_lp, memo)
                     passes += 1
                     store(idx, lp)
 
