@@ -19,6 +19,20 @@ def test_zoo_list(capsys, zoo_cards):
         assert card.name in out
 
 
+def test_zoo_list_markdown_is_the_readme_table(capsys, zoo_cards):
+    """The README's zoo table is this command's output; keep them in step."""
+    from pathlib import Path
+
+    assert main(["zoo", "list", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    rows = table.splitlines()
+    assert len(rows) == 2 + len(zoo_cards)
+    for card in zoo_cards:
+        assert any(card.name in r and card.recipe.command in r for r in rows)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert table in readme, "README zoo table is stale: paste `circuitspec zoo list --markdown`"
+
+
 def test_shipped_cards_are_complete(zoo_cards):
     names = {c.short_name for c in zoo_cards}
     assert {"add_d6_l2_h3_s372001", "add_d5_l1_h3_s372001"} <= names

@@ -18,29 +18,53 @@ def _fmt_fpm(results) -> str:
 
 
 @app.command("list")
-def list_models(folder: Path = typer.Option(None, "--folder", help="a folder of models (default: the shipped zoo)")) -> None:
+def list_models(
+    folder: Path = typer.Option(None, "--folder", help="a folder of models (default: the shipped zoo)"),
+    markdown: bool = typer.Option(False, "--markdown", help="print a Markdown table with each model's reproduce command (the README's)"),
+) -> None:
     """Table of models with shape and accuracy."""
     from circuitspec.models.zoo import list_zoo
 
     cards = list_zoo(folder)
+    if markdown:
+        print(_markdown_table(cards))
+        return
     table = Table(title=f"{len(cards)} models" + (f" in {folder}" if folder else " in the shipped zoo"))
     table.add_column("name", no_wrap=True)
     for col in ("shape", "steps", "fails/M [95% CI]", "questions", "worst class"):
         table.add_column(col, justify="left" if col in ("shape", "worst class") else "right")
     for c in cards:
         a, r = c.architecture, c.results
-        worst = ""
-        if r and r.per_class:
-            cls = min(r.per_class, key=lambda k: r.per_class[k].accuracy)
-            worst = f"{cls} {100 * r.per_class[cls].accuracy:.2f}%"
         table.add_row(
             c.name, f"{c.task.op} d{c.task.digits} L{a.n_layers} H{a.n_heads} w{a.d_model}",
             f"{c.recipe.steps:,}" if c.recipe else "-",
             _fmt_fpm(r) if r else "not measured",
             f"{r.questions:,}" if r else "-",
-            worst,
+            _worst_class(r),
         )
     Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+def _worst_class(results) -> str:
+    if not results or not results.per_class:
+        return ""
+    cls = min(results.per_class, key=lambda k: results.per_class[k].accuracy)
+    if results.per_class[cls].failures == 0:
+        return "none failed"
+    return f"{cls} {100 * results.per_class[cls].accuracy:.2f}%"
+
+
+def _markdown_table(cards) -> str:
+    lines = [
+        "| model | failures per million [95% CI] (questions) | worst class | reproduce |",
+        "|---|---|---|---|",
+    ]
+    for c in cards:
+        r = c.results
+        measured = f"{_fmt_fpm(r)} ({r.questions:,})" if r else "not measured"
+        command = f"`{c.recipe.command}`" if c.recipe else "-"
+        lines.append(f"| {c.name} | {measured} | {_worst_class(r) or '-'} | {command} |")
+    return "\n".join(lines)
 
 
 @app.command("train")
