@@ -13,7 +13,11 @@ intervention, over ~500 questions (as in the paper). Measured in one run:
 3. for both, the time of plain forward passes over the same number of rows (sites x
    questions, in chunks of one question set): the bridge's own forward and the engine's
    functional clean pass (at the paper's width timed on as many chunks as the loop's
-   subset and scaled, said so in the output).
+   subset and scaled, said so in the output);
+4. the multiply-adds each side performs (torch's FlopCounterMode, untimed runs; the
+   loop's from one site's pass times the number of sites). Their ratio is the speed-up
+   the engine reaches if both compute at the same rate: the engine recomputes only what
+   an intervention can change, so this is the arithmetic it cannot skip and stay exact.
 
 Usage: python benchmarks/engine_scan.py [--questions 500] [--threads 1] [--subset 24] [--device cpu]
 """
@@ -72,6 +76,24 @@ def plain_forward_seconds(engine, questions, n_sites: int, sample: int) -> tuple
     return t_bridge * n_sites / k, t_func * n_sites / k, k
 
 
+@torch.no_grad()
+def multiply_adds(engine, questions, ivs) -> tuple[float, float]:
+    """(engine, loop) multiply-adds for the scan, counted by torch (FLOPs / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from circuitspec.engine.naive import run_naive
+
+    with FlopCounterMode(display=False) as engine_count:
+        engine.run(questions, ivs)
+    loop = []
+    for n in (1, 2):  # the loop's fixed part (its clean pass) and one site's pass
+        with FlopCounterMode(display=False) as count:
+            run_naive(engine, questions, ivs[:n])
+        loop.append(count.get_total_flops() / 2)
+    per_site = loop[1] - loop[0]
+    return engine_count.get_total_flops() / 2, loop[0] - per_site + per_site * len(ivs)
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -113,6 +135,8 @@ def scan(title: str, engine, questions, subset: int | None, device: str) -> dict
     scaled = f" (timed on {k} of {len(ivs)} chunks of {questions.shape[0]} rows, scaled)" if k < len(ivs) else ""
     print(f"   plain forward over the same rows: bridge {t_bridge:.2f} s, functional {t_func:.2f} s{scaled}")
     print(f"   engine time / plain functional forward time: {t_fast / t_func:.2f}")
+    m_engine, m_loop = multiply_adds(engine, questions, ivs)
+    print(f"   multiply-adds: engine {m_engine / 1e9:.1f} G, loop {m_loop / 1e9:.1f} G: {m_loop / m_engine:.1f}x less arithmetic (the speed-up at equal compute rate)")
     failures = 1.0 - fast.question_correct.float().mean(-1)
     print(f"   sites breaking >=1 question: {int((failures > 0).sum())} of {len(ivs)}")
     return {"fast": t_fast, "slow": t_slow, "same": same_pred, "max_lp": max_lp}
