@@ -4,7 +4,7 @@ Verifies each spec on each model under several seeds (every random draw changes:
 questions for the means, fact questions, counterfactual pairs, metric questions) and prints,
 per node, the placements seen; a node whose status or sites differ between seeds is a flip.
 
-    python benchmarks/seed_stability.py specs/addition_1layer.yaml -m add_d5_l1_h3_s372001 --seeds 0 1 2 3 4
+    python benchmarks/seed_stability.py specs/addition_1layer.yaml -m add_d5_l1_h3_t6K_s372001 --seeds 0 1 2 3 4
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ Example (``tests/test_api.py`` and ``examples/tutorial.py`` run these calls)::
 
     import circuitspec as cs
     h = cs.load_hypothesis("specs/addition_1layer.yaml")
-    verdict = cs.verify(h, "add_d5_l1_h3_s372001")
+    verdict = cs.verify(h, "add_d5_l1_h3_t6K_s372001")
     print(verdict.status, verdict.summary)          # holds 16/16 required nodes confirmed
     report = cs.verify_many(["specs/addition.yaml", h], ["add_d5_l2_h3_s372001", "add_d6_l2_h3_s372001"],
                             out="report/")          # report/index.html, report.json, SVGs

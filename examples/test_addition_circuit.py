@@ -22,16 +22,20 @@ from circuitspec.strategies import counterfactual_pairs
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ONE_LAYER = SPECS / "addition_1layer.yaml"  # the paper's algorithm for one-layer addition models
-MODEL = "add_d5_l1_h3_s372001"
+MODEL = "add_d5_l1_h3_t6K_s372001"
+# The 6K-step 1-layer model fails as often as the paper's. The zoo's 15K-step one is more
+# accurate on S2 and is not covered by these claims: every node of the algorithm is confirmed
+# there, but the circuit alone keeps only about two thirds of its answers (README, "Results").
+ONE_LAYER_MODELS = "add_*_l1_h3_t6K_*"
 
 
 # One test per matching zoo model; the test ids are the model names.
-@pytest.mark.circuit(spec=ONE_LAYER, models="add_*_l1_*")
+@pytest.mark.circuit(spec=ONE_LAYER, models=ONE_LAYER_MODELS)
 def test_one_layer_addition_algorithm_holds(circuit_spec, circuit_target):
     assert_holds(circuit_spec, circuit_target)
 
 
-@pytest.mark.circuit(spec=ONE_LAYER, models="add_*_l1_*")
+@pytest.mark.circuit(spec=ONE_LAYER, models=ONE_LAYER_MODELS)
 def test_base_add_lives_in_layer_0_where_each_digit_is_predicted(circuit_spec, circuit_target):
     # the same verdict as above: verified once per session, whatever the number of tests
     layout = circuit_target.task.layout
@@ -40,12 +44,12 @@ def test_base_add_lives_in_layer_0_where_each_digit_is_predicted(circuit_spec, c
         assert all(site.startswith(f"P{layout.predicts(n)}.L0.H") for site in node.sites)
 
 
-@pytest.mark.circuit(spec=ONE_LAYER, models="add_*_l1_*")
+@pytest.mark.circuit(spec=ONE_LAYER, models=ONE_LAYER_MODELS)
 def test_the_circuit_alone_does_most_of_the_addition(circuit_spec, circuit_target):
     assert_faithful(circuit_spec, circuit_target, at_least=0.8)
 
 
-@pytest.mark.circuit(spec=SPECS / "negative_control.yaml", models="add_*_l1_*")
+@pytest.mark.circuit(spec=SPECS / "negative_control.yaml", models=ONE_LAYER_MODELS)
 def test_a_wrong_hypothesis_is_rejected(circuit_spec, circuit_target):
     with pytest.raises(AssertionError, match="SA0 .*not placed"):
         assert_holds(circuit_spec, circuit_target)

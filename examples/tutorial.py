@@ -9,7 +9,7 @@ computes Carry One SC(n-1), whether column n-1 carries.
 Run::
 
     python examples/tutorial.py                # report in ./tutorial-report
-    python examples/tutorial.py --out DIR --models add_d5_l1_h3_s372001 add_d6_l2_h3_s372001
+    python examples/tutorial.py --out DIR --models add_d5_l1_h3_t6K_s372001 add_d6_l2_h3_s372001
 """
 
 from __future__ import annotations

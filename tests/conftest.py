@@ -33,7 +33,7 @@ def add6_model(zoo_model):
 @pytest.fixture(scope="session")
 def add5_1layer_model(zoo_model):
     """The 1-layer 5-digit addition model (fails long carry cascades, as in the paper)."""
-    return zoo_model("add_d5_l1_h3_s372001")
+    return zoo_model("add_d5_l1_h3_t6K_s372001")
 
 
 @pytest.fixture(scope="session")

@@ -94,9 +94,11 @@ def test_models_verify_scan_and_render_on_the_shipped_zoo(tmp_path: Path):
 
     torch.set_num_threads(1)
     cards = cs.list_zoo()
-    assert any(c.short_name == "add_d5_l1_h3_s372001" for c in cards)
-    (model,) = cs.load_zoo(models="add_d5_l1_*")
-    assert cs.load_model("add_d5_l1_h3_s372001").card == model.card
+    assert sum(c.short_name == "add_d5_l1_h3_s372001" for c in cards) == 2  # trained 6K and 15K steps
+    (model,) = cs.load_zoo(models="add_d5_l1_h3_t6K*")
+    assert cs.load_model("add_d5_l1_h3_t6K_s372001").card == model.card
+    with pytest.raises(cs.CircuitSpecError, match="ambiguous"):
+        cs.load_model("add_d5_l1_h3_s372001")
 
     verdict = cs.verify(SPECS / "negative_control.yaml", model)  # the deliberately wrong hypothesis
     assert isinstance(verdict, cs.Verdict) and verdict.status == "fails"

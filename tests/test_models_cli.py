@@ -56,8 +56,12 @@ def test_shipped_addition_models_meet_acceptance(zoo_cards):
             assert r.failures_per_million <= 10, (card.name, r.uniform)
             assert all(c.accuracy >= 0.999 for c in r.per_class.values()), (card.name, r.per_class)
         else:
-            assert all(r.per_class[c].accuracy >= 0.99 for c in ("S0", "S1")), (card.name, r.per_class)
+            assert all(r.per_class[c].accuracy >= 0.95 for c in ("S0", "S1", "S2")), (card.name, r.per_class)
             assert r.per_class["S4"].accuracy < 0.9, (card.name, r.per_class)
+    # The "accurate on S0-S2": the longer-trained 1-layer model; the 6K-step one fails
+    # as often as the paper's (12,590 vs 12,621 per million) and is 96% on S2.
+    one_layer = [c for c in zoo_cards if c.task.op == "add" and c.architecture.n_layers == 1]
+    assert any(all(c.results.per_class[k].accuracy >= 0.99 for k in ("S0", "S1", "S2")) for c in one_layer)
 
 
 def test_zoo_eval_reproduces_the_card(add6_model):
@@ -70,7 +74,7 @@ def test_zoo_eval_reproduces_the_card(add6_model):
 
 
 def test_zoo_eval_cli_exit_codes(capsys):
-    assert main(["zoo", "eval", "add_d5_l1_h3_s372001", "--questions", "5000", "--per-class", "200"]) == 0
+    assert main(["zoo", "eval", "add_d5_l1_h3_t6K_s372001", "--questions", "5000", "--per-class", "200"]) == 0
     out = capsys.readouterr().out
     assert "consistent" in out and "class S0" in out
     assert main(["zoo", "eval", "add_d6_l2_h3_s999"]) == 2
@@ -78,7 +82,7 @@ def test_zoo_eval_cli_exit_codes(capsys):
 
 
 def test_cli_errors_exit_2_and_overwrite_nothing(tmp_path, capsys, zoo_cards):
-    card = next(c for c in zoo_cards if c.short_name == "add_d5_l1_h3_s372001")
+    card = next(c for c in zoo_cards if c.name == "add_d5_l1_h3_t6K_s372001")
     from circuitspec.models import zoo_dir
 
     for suffix in (".json", ".safetensors"):

@@ -23,7 +23,7 @@ import circuitspec.verify.core  # noqa: F401
 pytest_plugins = ["pytester"]
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
-MODEL = "add_d5_l1_h3_s372001"
+MODEL = "add_d5_l1_h3_t6K_s372001"
 QUIET = ["-p", "no:hypothesispytest", "-p", "no:typeguard", "-p", "no:jaxtyping", "-p", "no:anyio", "-p", "no:cacheprovider"]
 
 CLAIMS = f'''
@@ -36,13 +36,13 @@ ONE_LAYER = {str(SPECS / "addition_1layer.yaml")!r}
 WRONG = {str(SPECS / "negative_control.yaml")!r}
 
 
-@pytest.mark.circuit(spec=ONE_LAYER, models="add_d5_l1_*")
+@pytest.mark.circuit(spec=ONE_LAYER, models="add_d5_l1_h3_t6K_*")
 def test_true_claim(circuit_spec, circuit_target):
     verdict = assert_holds(circuit_spec, circuit_target)
     assert verdict.model == circuit_target.name
 
 
-@pytest.mark.circuit(spec=WRONG, models="add_d5_l1_*")
+@pytest.mark.circuit(spec=WRONG, models="add_d5_l1_h3_t6K_*")
 def test_false_claim(circuit_spec, circuit_target):
     assert_holds(circuit_spec, circuit_target)
 

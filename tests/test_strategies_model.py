@@ -23,7 +23,7 @@ import circuitspec.strategies  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
-MODEL = "add_d5_l1_h3_s372001"
+MODEL = "add_d5_l1_h3_t6K_s372001"
 DIGITS = 5
 QUIET = ["-p", "no:hypothesispytest", "-p", "no:typeguard", "-p", "no:jaxtyping", "-p", "no:anyio", "-p", "no:cacheprovider"]
 
