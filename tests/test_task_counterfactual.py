@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from task_reference import batches, causal_answer, parse, question, variables
+from task_reference import UNCERTAIN, batches, causal_answer, column, parse, question, variables
 
 from circuitspec.errors import TaskError
 from circuitspec.tasks import VARIABLES, ArithmeticTask
@@ -112,3 +112,29 @@ def test_bad_keys():
         task.counterfactuals(base, ("ZZ", 0), torch.Generator())
     with pytest.raises(TaskError, match=r"SV\(3\)"):
         task.counterfactuals(base, ("SA", 0), torch.Generator(), keep=[("SV", 3)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(max_digits=8, max_rows=10), st.data())
+def test_tie_makes_one_column_pass_the_carry_from_below(batch, data):
+    digits, rows = batch
+    task = ArithmeticTask("mix", digits)
+    n = data.draw(st.integers(0, digits - 1))
+    tied = task.tie(task.encode([question(x, y, op, digits) for x, y, op in rows]), n)
+    for text, (x, y, op) in zip(task.decode(tied), rows):
+        tx, ty, top = parse(text, digits)
+        assert top == op and tx == x  # only D'(n) changes
+        assert all(column(ty, k) == column(y, k) for k in range(digits) if k != n)
+        v = variables(tx, ty, op, digits)
+        assert (v["ST"] if op == "+" else v["MT"])[n] == UNCERTAIN, text
+        assert text == question(tx, ty, op, digits)  # the answer is recomputed
+
+
+def test_cascade_gate_names_the_tricase_of_cascaded_variables():
+    task = ArithmeticTask("mix", 6)
+    assert task.cascade_gate(("SV", 3)) == ("ST", 3)
+    assert task.cascade_gate(("MV", 1)) == ("MT", 1) and task.cascade_gate(("NV", 5)) == ("NT", 5)
+    assert task.cascade_gate(("SV", 0)) is None  # nothing below column 0
+    assert task.cascade_gate(("SA", 3)) is None and task.cascade_gate(("ST", 3)) is None
+    with pytest.raises(TaskError):
+        task.tie(task.generate(2, torch.Generator().manual_seed(0)), 6)

@@ -67,3 +67,23 @@ def test_shuffled_positions_are_rejected(add5_1layer_model):
 def test_same_command_gives_the_same_json(add5_1layer_model, one_layer_verdicts):
     again = verify_model([load(SPECS / "negative_control.yaml")], add5_1layer_model, seed=0)[0]
     assert again.to_json() == one_layer_verdicts["negative_control"].to_json()
+
+
+def test_cascade_pairs_take_both_routes(add6_model):
+    """SV(3) changes through its own column or, where that is a sum-9 tie, through the carry
+    from below; half the pairs take the second route, so a unit reading only column 3 fails them."""
+    import torch
+
+    from circuitspec.match.causal import draw_pairs
+
+    torch.set_num_threads(1)
+    engine = Engine(add6_model, seed=0)
+    task = engine.task
+    pairs = draw_pairs(engine, ("SV", 3), n_pairs=64, keep=[], seed=3)
+    assert len(pairs.base) == 64
+    assert torch.all(task.variable(pairs.base, "SV", 3) != task.variable(pairs.source, "SV", 3))
+    tied = (task.variable(pairs.base, "ST", 3) == 1) & (task.variable(pairs.source, "ST", 3) == 1)
+    assert int(tied.sum()) >= 32
+    assert torch.all(task.variable(pairs.base[tied], "SV", 2) != task.variable(pairs.source[tied], "SV", 2))
+    direct = draw_pairs(engine, ("SA", 3), n_pairs=64, keep=[], seed=3)  # one route only
+    assert len(direct.base) == 64

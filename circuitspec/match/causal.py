@@ -93,22 +93,51 @@ def draw_pairs(
 
     Both questions of a pair lie in the variable's classes (a Base Diff pair never turns
     into a negative answer) and in ``explains``, the classes the hypothesis claims
-    (empty: all).
+    (empty: all). A cascaded variable (``SV(n)``, n > 0) changes by two routes: its own
+    column's TriCase, or, where that column is a tie, the carry from below. The nearest
+    source almost always takes the first, so half the pairs are drawn through the
+    second (column n tied in both questions, its TriCase kept): a realisation that only
+    reads column n then fails them.
     """
     task = engine.task
     claimed = [c for c in task.available_classes() if not explains or c in explains]
     classes = classes_for(key[0], claimed) or [None]
+    gate = task.cascade_gate(key)
+    if gate is None:
+        return _draw(engine, key, n_pairs, keep, seed, classes)
+    through = _draw(engine, key, n_pairs // 2, [*keep, gate], seed + 1, classes, tie=key[1])
+    direct = _draw(engine, key, n_pairs - len(through.base), keep, seed, classes)
+    return Pairs(
+        key=key,
+        base=torch.cat([direct.base, through.base]),
+        source=torch.cat([direct.source, through.source]),
+        predicted=torch.cat([direct.predicted, through.predicted]),
+        gold=torch.cat([direct.gold, through.gold]),
+        dropped=direct.dropped + through.dropped,
+    )
+
+
+def _draw(
+    engine: Engine, key: VarKey, n_pairs: int, keep: Sequence[VarKey], seed: int, classes: list, tie: int | None = None
+) -> Pairs:
+    """``n_pairs`` pairs (fewer when too few rows qualify) with bases drawn round-robin over
+    ``classes``; ``tie``: make that column a tie in every base first."""
+    task = engine.task
     per_class = -(-2 * n_pairs // len(classes))  # draw extra: some rows are dropped
     base = torch.cat([engine.questions(per_class, seed=seed, cls=c) for c in classes])
+    if tie is not None:  # tied bases may now be reference questions: keep those out
+        base = task.tie(base, tie)
+        base = base[~engine.reference_overlap(base).to(base.device)]
     g = torch.Generator().manual_seed(seed)
     cf = task.counterfactuals(base, key, g, keep=list(keep))
     ok = cf.valid.clone()
     both = torch.cat([cf.base, cf.source])
     correct = engine.clean(both).question_correct.cpu()
     ok &= correct[: len(base)] & correct[len(base) :]
-    if classes != [None]:  # the source stays on the variable's branch (MD: D >= D', ND: D < D')
+    if classes != [None]:  # both stay on the variable's branch (MD: D >= D', ND: D < D')
         names = task.class_names
-        ok &= torch.tensor([names[c] in classes for c in task.classes(cf.source).tolist()], dtype=torch.bool)
+        for side in (cf.base, cf.source):
+            ok &= torch.tensor([names[c] in classes for c in task.classes(side).tolist()], dtype=torch.bool)
     # Keep the class balance: take rows round-robin over classes up to n_pairs.
     idx = ok.nonzero().flatten()
     order = _round_robin(idx, len(classes), per_class)[:n_pairs]

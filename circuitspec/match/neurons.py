@@ -7,7 +7,9 @@ that ranking only: doubling sizes first, then bisection down to the smallest pre
 that passes and recovers ``RECOVERED`` of the best prefix's effect (the log-prob gain
 of the predicted answers). Argmax accuracy alone is too coarse: a redundant code can
 flip the answer with part of its neurons patched, so the set would miss neurons the
-variable needs.
+variable needs. Attribution is a linear estimate and can rank a unit that does nothing
+when patched above one that matters, so the prefix is then pruned by exact tests: a
+neuron whose removal keeps the set as good is dropped.
 """
 
 from __future__ import annotations
@@ -76,4 +78,17 @@ def _prefix_search(mlp: Site, order: list[int], evaluate: Callable) -> list:
             hi = mid
         else:
             lo = mid
-    return [tried[hi]]
+    return [_prune(mlp, order[:hi], tried[hi], good, evaluate)]
+
+
+def _prune(mlp: Site, chosen: list[int], best, good: Callable, evaluate: Callable):
+    """Drop, one at a time, the neuron whose removal leaves the best set that is still good."""
+    while len(chosen) > 1:
+        without = [[n for n in chosen if n != drop] for drop in chosen]
+        results = evaluate([(Site.for_neurons(mlp.layer, mlp.position, rest),) for rest in without])
+        options = [(e.gain, -i) for i, e in enumerate(results) if good(e)]
+        if not options:
+            break
+        i = -max(options)[1]
+        chosen, best = without[i], results[i]
+    return best

@@ -240,6 +240,23 @@ class ArithmeticTask:
         values = causal.evaluate(x, y, opr, resolved)
         return torch.cat([values["sign"][:, None], values["A"].flip(1)], dim=1).long()
 
+    def cascade_gate(self, key: VarKey) -> VarKey | None:
+        """For a cascaded variable above column 0 (``SV(3)``), the TriCase that passes the
+        carry from below when uncertain (``ST(3)``); None for any other variable."""
+        name, n = self.check_key(key)
+        gate = causal.CASCADES.get(name)
+        return (gate, n) if gate and n else None
+
+    def tie(self, tokens: torch.Tensor, n: int) -> torch.Tensor:
+        """The same questions with column ``n`` made a tie (digits summing to 9 for '+',
+        equal digits for '-'), so its carry or borrow is the one from below."""
+        if not 0 <= n < self.digits:
+            raise TaskError(f"column {n} is outside a {self.digits}-digit question")
+        x, y, opr = split(self._check_tokens(tokens), self.digits)
+        y = y.clone()
+        y[:, n] = torch.where(opr == 1, x[:, n], 9 - x[:, n])
+        return self._assemble(x, y, opr)
+
     def counterfactuals(
         self, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, *, keep: Sequence[VarKey] = ()
     ) -> Counterfactuals:

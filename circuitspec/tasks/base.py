@@ -77,6 +77,10 @@ class Task(Protocol):
         self, tokens: torch.Tensor, overrides: Mapping[VarKey, torch.Tensor]
     ) -> torch.Tensor: ...
 
+    def cascade_gate(self, key: VarKey) -> VarKey | None: ...
+
+    def tie(self, tokens: torch.Tensor, n: int) -> torch.Tensor: ...
+
     def counterfactuals(
         self,
         tokens: torch.Tensor,

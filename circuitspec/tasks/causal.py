@@ -27,6 +27,10 @@ from circuitspec.tasks.layout import MINUS, PLUS
 NONE, UNCERTAIN, CARRY = 0, 1, 2
 SMALL = torch.int8  # every variable fits; the public API widens to int64 at the edges
 
+# Each cascaded variable and the TriCase it folds: XV(n) is XT(n)'s carry unless XT(n) is
+# uncertain (a tie column), where it passes XV(n-1) on.
+CASCADES = {"SV": "ST", "MV": "MT", "NV": "NT"}
+
 # A resolved override: (name, column or None) -> value LongTensor[B].
 Overrides = Mapping[tuple[str, int | None], torch.Tensor]
 
