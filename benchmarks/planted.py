@@ -6,7 +6,8 @@ wrong hypothesis (cycling through the wrong kinds), then prints:
 
 - recovery: the right hypothesis holds with every node confirmed on exactly its planted
   sites (neuron nodes: exactly the planted neuron set), and the same allowing the top
-  carry's neuron set to be a subset of the planted one (a known matcher gap);
+  carry's neuron set to be a subset of the planted one (the matcher returns the smallest set
+  that passes every interchange pair; zero-ablation needs more of the top carry's units);
 - unit precision / recall: heads, MLPs and single neurons placed vs planted, pooled;
 - false accepts: wrong hypotheses that hold (per kind);
 - time per circuit (plant + facts + both verdicts).
