@@ -36,6 +36,8 @@ SHAPES = [
     ("addition", ("add", 10, 2, 3)),
     ("addition_1layer", ("add", 5, 1, 3)),
     ("addition_1layer", ("add", 6, 1, 3)),
+    ("addition_1layer_lookahead", ("add", 5, 1, 3)),
+    ("addition_1layer_lookahead", ("add", 6, 1, 3)),
     ("subtraction", ("sub", 6, 2, 3)),
     ("subtraction", ("sub", 6, 3, 4)),
     ("mixed", ("mix", 6, 3, 4)),
