@@ -24,8 +24,8 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 ONE_LAYER = SPECS / "addition_1layer.yaml"  # the paper's algorithm for one-layer addition models
 MODEL = "add_d5_l1_h3_t6K_s372001"
 # The 6K-step 1-layer model fails as often as the paper's. The zoo's 15K-step one is more
-# accurate on S2 and is not covered by these claims: every node of the algorithm is confirmed
-# there, but the circuit alone keeps only about two thirds of its answers (README, "Results").
+# accurate on S2: every node of the paper's algorithm is confirmed there, but the circuit alone
+# keeps only about two thirds of its answers; it also looks one column further (last test).
 ONE_LAYER_MODELS = "add_*_l1_h3_t6K_*"
 
 
@@ -53,6 +53,13 @@ def test_the_circuit_alone_does_most_of_the_addition(circuit_spec, circuit_targe
 def test_a_wrong_hypothesis_is_rejected(circuit_spec, circuit_target):
     with pytest.raises(AssertionError, match="SA0 .*not placed"):
         assert_holds(circuit_spec, circuit_target)
+
+
+# Trained longer, the same seed adds a head per answer token that reads column n-2: a one-column
+# look-ahead for carries through a sum-9 column.
+@pytest.mark.circuit(spec=SPECS / "addition_1layer_lookahead.yaml", models="add_*_l1_h3_t15K_*")
+def test_the_longer_trained_model_looks_one_column_further(circuit_spec, circuit_target):
+    assert_holds(circuit_spec, circuit_target)
 
 
 # A property test of a causal claim: interchanging the SA(3) heads with their activations on a
