@@ -12,7 +12,9 @@ Two passes:
   start and the positions each later layer must recompute) restart from the clean
   residual stream, recompute only those positions (earlier positions and layers cannot
   change) and apply per-row masks at the patch points. Logits are formed at answer
-  positions only.
+  positions only. Where a single position's input to a layer changed (one site, or a
+  co-located head set, one layer up), later queries reuse their clean query and mix in
+  the one new key (``_one_dirty_key``) instead of attending over every key again.
 """
 
 from __future__ import annotations
