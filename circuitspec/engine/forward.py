@@ -14,7 +14,7 @@ Two passes:
   change) and apply per-row masks at the patch points. Logits are formed at answer
   positions only. Where a single position's input to a layer changed (one site, or a
   co-located head set, one layer up), later queries reuse their clean query and mix in
-  the one new key (``_one_dirty_key``) instead of attending over every key again.
+  the one new key (``_attn_one_dirty_key``) instead of attending over every key again.
 """
 
 from __future__ import annotations
