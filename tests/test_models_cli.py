@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
-
 from circuitspec.cli import main
 from circuitspec.cli.zoo import consistent
 from circuitspec.models import list_zoo, measure

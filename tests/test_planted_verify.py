@@ -13,7 +13,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from circuitspec.engine.sites import Site
 from circuitspec.spec import Hypothesis
 from circuitspec.testing.planted import WRONG_KINDS, PlantParams, hypothesis_yaml, plant, recovery
 from circuitspec.verify.core import verify_model

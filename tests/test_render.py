@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 

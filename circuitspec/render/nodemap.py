@@ -16,7 +16,6 @@ SVG they become ``<g id="a_cell_...">``) and tooltips naming the node, site and 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 import textwrap
 from html import escape
