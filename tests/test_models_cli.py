@@ -54,7 +54,8 @@ def test_shipped_addition_models_meet_acceptance(zoo_cards):
             assert r.failures_per_million <= 10, (card.name, r.uniform)
             assert all(c.accuracy >= 0.999 for c in r.per_class.values()), (card.name, r.per_class)
         else:
-            assert all(r.per_class[c].accuracy >= 0.95 for c in ("S0", "S1", "S2")), (card.name, r.per_class)
+            assert all(r.per_class[c].accuracy >= 0.99 for c in ("S0", "S1")), (card.name, r.per_class)
+            assert r.per_class["S2"].accuracy >= 0.95, (card.name, r.per_class)
             assert r.per_class["S4"].accuracy < 0.9, (card.name, r.per_class)
     # The "accurate on S0-S2": the longer-trained 1-layer model; the 6K-step one fails
     # as often as the paper's (12,590 vs 12,621 per million) and is 96% on S2.

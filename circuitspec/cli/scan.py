@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from circuitspec.atomic import atomic_write
+
 
 def _fmt_share(x: float) -> str:
     return f"{100 * x:.1f}%" if x >= 0.001 or x == 0 else "<0.1%"
@@ -88,8 +90,7 @@ def scan(
     console.print(render_table(facts, all_sites=show_all))
     name = getattr(getattr(loaded, "card", None), "short_name", None) or facts.model
     path = out or Path(f"{name}.facts.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(facts.to_json(), encoding="utf-8")
+    atomic_write(path, facts.to_json())
     source = "from the cache" if facts.from_cache else "measured"
     console.print(f"facts {source}; useful positions {facts.useful_positions}; written to {path}")
 

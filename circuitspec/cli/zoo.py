@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from circuitspec.cli.output import table_console
+
 app = typer.Typer(no_args_is_help=True, help="The model zoo: list, train, evaluate, import and export models.")
 
 
@@ -42,7 +44,7 @@ def list_models(
             f"{r.questions:,}" if r else "-",
             _worst_class(r),
         )
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    table_console().print(table)
 
 
 def _worst_class(results) -> str:

@@ -125,12 +125,13 @@ def _draw(
     task = engine.task
     per_class = -(-2 * n_pairs // len(classes))  # draw extra: some rows are dropped
     base = torch.cat([engine.questions(per_class, seed=seed, cls=c) for c in classes])
-    if tie is not None:  # tied bases may now be reference questions: keep those out
+    if tie is not None:
         base = task.tie(base, tie)
-        base = base[~engine.reference_overlap(base).to(base.device)]
     g = torch.Generator().manual_seed(seed)
     cf = task.counterfactuals(base, key, g, keep=list(keep))
     ok = cf.valid.clone()
+    if tie is not None:  # a tied base may have become a reference question (row kept, so buckets stay aligned)
+        ok &= ~engine.reference_overlap(base)
     both = torch.cat([cf.base, cf.source])
     correct = engine.clean(both).question_correct.cpu()
     ok &= correct[: len(base)] & correct[len(base) :]

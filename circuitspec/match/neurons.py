@@ -86,9 +86,9 @@ def _prune(mlp: Site, chosen: list[int], best, good: Callable, evaluate: Callabl
     while len(chosen) > 1:
         without = [[n for n in chosen if n != drop] for drop in chosen]
         results = evaluate([(Site.for_neurons(mlp.layer, mlp.position, rest),) for rest in without])
-        options = [(e.gain, -i) for i, e in enumerate(results) if good(e)]
-        if not options:
+        still_good = [i for i, e in enumerate(results) if good(e)]
+        if not still_good:
             break
-        i = -max(options)[1]
+        i = max(still_good, key=lambda i: (results[i].gain, -i))  # highest gain, earliest on ties
         chosen, best = without[i], results[i]
     return best
