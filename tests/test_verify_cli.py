@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -292,6 +293,17 @@ def test_process_pool_gives_the_same_report_as_one_process(world):
     for events in (events1, events2):
         stages = {(e.model, e.stage) for e in events}
         assert ("add_d6_l2_h3_t3K_s2", "verifying") in stages and ("add_d6_l2_h3_t3K_s2", "done") in stages
+        done = [e for e in events if e.stage == "done"]
+        assert len(done) == 4 and all(e.seconds is not None and e.seconds >= 0 for e in done)
+
+
+def test_jobs_default_to_the_cores_this_process_may_use(monkeypatch):
+    from circuitspec.verify.executors import default_jobs
+
+    assert default_jobs() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert default_jobs() == 3 and LocalExecutor().jobs == 3 and make_executor("local").jobs == 3
+    assert LocalExecutor(1).jobs == 1
 
 
 def test_worker_errors_reach_the_caller_with_their_type(world, tmp_path):
@@ -371,7 +383,7 @@ def test_rerun_reuses_finished_verdicts_and_gives_the_same_report(world, tmp_pat
 
 
 def test_killed_run_then_rerun_gives_the_uninterrupted_report(world, tmp_path, fake_core, monkeypatch):
-    args = ["verify", *map(str, world.specs), "--models", str(world.models), "--quiet"]
+    args = ["verify", "-j", "1", *map(str, world.specs), "--models", str(world.models), "--quiet"]
     # uninterrupted (in this process)
     full = tmp_path / "full"
     assert main([*args, "--out", str(full)]) == 1  # one model fails the addition hypothesis
@@ -415,7 +427,7 @@ class _Links(HTMLParser):
 def test_cli_verify_writes_every_file_and_exits_1_when_a_hypothesis_fails(world, fake_core, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     out = world.tmp / "report"
-    code = main(["verify", *map(str, world.specs), "--models", str(world.models), "--out", str(out), "--quiet"])
+    code = main(["verify", "-j", "1", *map(str, world.specs), "--models", str(world.models), "--out", str(out), "--quiet"])
     assert code == 1
     printed = capsys.readouterr().out
     assert "add_d6_l2_h3_t3K_s2" in printed and "fails" in printed and "SV2: not placed" in printed
@@ -441,15 +453,28 @@ def test_cli_verify_writes_every_file_and_exits_1_when_a_hypothesis_fails(world,
         assert not ref.startswith(("/", "http:", "https:", "file:")), ref
         assert (out / ref).is_file(), ref
     # a second identical run: same bytes, all reused
-    code = main(["verify", *map(str, world.specs), "--models", str(world.models), "--out", str(out), "--quiet"])
+    code = main(["verify", "-j", "1", *map(str, world.specs), "--models", str(world.models), "--out", str(out), "--quiet"])
     assert code == 1
     assert "4 reused" in capsys.readouterr().err
     assert load_report(out / "report.json") == rep
 
 
+def test_cli_default_jobs_follow_the_affinity_and_the_summary_times_each_model(world, fake_core, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # one usable core: the stand-ins run in this process
+    out = world.tmp / "timed"
+    assert main(["verify", *map(str, world.specs), "--models", str(world.models), "--out", str(out), "-q"]) == 1
+    printed = capsys.readouterr().out
+    assert "wall time per model" in printed
+    for name in ("add_d5_l1_h3_t3K_s1", "add_d5_l2_h3_t3K_s1", "add_d6_l2_h3_t3K_s1", "add_d6_l2_h3_t3K_s2"):
+        assert re.search(rf"{name}\s*│\s*\d+\.\d s", printed), printed
+    assert main(["verify", *map(str, world.specs), "--models", str(world.models), "--out", str(out), "-q"]) == 1
+    assert re.search(r"add_d5_l1_h3_t3K_s1\s*│\s*reused", capsys.readouterr().out)
+
+
 def test_cli_exit_0_when_all_hold_and_2_on_user_errors(world, fake_core, capsys):
     out = world.tmp / "ok"
-    code = main(["verify", *map(str, world.specs), "--models", f"{world.models}/add_d5*.json", "--out", str(out), "-q"])
+    code = main(["verify", "-j", "1", *map(str, world.specs), "--models", f"{world.models}/add_d5*.json", "--out", str(out), "-q"])
     assert code == 0, capsys.readouterr()
     bad = world.tmp / "bad.yaml"
     bad.write_text(ADD_SPEC.replace("SA(n)", "SX(n)"))
@@ -470,7 +495,7 @@ def test_cli_exit_0_when_all_hold_and_2_on_user_errors(world, fake_core, capsys)
 
 def test_cli_render_rebuilds_the_report_without_a_model(world, fake_core, monkeypatch, capsys):
     out = world.tmp / "report"
-    main(["verify", *map(str, world.specs), "--models", str(world.models), "--out", str(out), "-q"])
+    main(["verify", "-j", "1", *map(str, world.specs), "--models", str(world.models), "--out", str(out), "-q"])
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and "verdicts" not in p.parts}
     import circuitspec.models.zoo as zoo
 

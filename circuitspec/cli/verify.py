@@ -42,6 +42,7 @@ class _Progress:
         self.overall = self.progress.add_task("models", total=len(models), model="all models")
         self.tasks: dict[str, int] = {}
         self.enabled = enabled
+        self.seconds: dict[str, float | None] = {}  # per model: its worker's wall time, None when reused
 
     def __enter__(self):
         self.progress.__enter__()
@@ -58,9 +59,11 @@ class _Progress:
     def __call__(self, event) -> None:
         t = self._task(event.model, event.hypotheses)
         if event.stage == "cached":
+            self.seconds[event.model] = None
             self.progress.update(t, description=f"[dim]{event.detail}", completed=event.hypotheses)
             self.progress.advance(self.overall)
         elif event.stage == "done":
+            self.seconds[event.model] = event.seconds
             self.progress.update(t, description=f"done: {event.detail}", completed=event.hypotheses)
             self.progress.advance(self.overall)
         elif event.stage == "log":
@@ -78,7 +81,10 @@ def register(app: typer.Typer) -> None:
             "repeatable; default: the shipped zoo", show_default=False,
         ),
         out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="report folder"),
-        jobs: int = typer.Option(1, "--jobs", "-j", help="models verified in parallel"),
+        jobs: int = typer.Option(
+            None, "--jobs", "-j", help="models verified in parallel, one torch thread each; default: the usable CPU cores",
+            show_default=False,
+        ),
         executor: str = typer.Option("local", "--executor", help="local (processes) or ray (Ray tasks)"),
         seed: int = typer.Option(0, "--seed", help="seed of every random draw"),
         fresh: bool = typer.Option(False, "--fresh", help="ignore finished verdicts in OUT/verdicts and verify everything again"),
@@ -91,7 +97,7 @@ def register(app: typer.Typer) -> None:
         """
         from circuitspec.errors import CircuitSpecError
         from circuitspec.render.report import write_report
-        from circuitspec.render.table import verdict_table
+        from circuitspec.render.table import timing_table, verdict_table
         from circuitspec.verify import orchestrate
         from circuitspec.verify.executors import make_executor
 
@@ -111,5 +117,7 @@ def register(app: typer.Typer) -> None:
             report = orchestrate.execute(p, ex, out=out, on_event=progress)
         write_report(report, out)
         table_console().print(verdict_table(report))
+        if progress.seconds:  # Ray tasks send no progress events
+            table_console().print(timing_table(progress.seconds, jobs=ex.jobs))
         console.print(f"report: {out / 'index.html'}  ({len(report.verdicts)} verdicts, {len(p.cached)} reused)")
         raise typer.Exit(exit_code(v.status for v in report.verdicts))

@@ -1,8 +1,8 @@
-"""The terminal summary: a rich table with one row per (hypothesis, model)."""
+"""The terminal summary: a rich table with one row per (hypothesis, model), and the wall time per model."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -32,4 +32,20 @@ def verdict_table(verdicts: Sequence[Verdict] | Report, *, title: str | None = "
         styled = [Text(c) for c in cells]
         styled[2] = Text(v.status, style=VERDICT_RICH[v.status])
         table.add_row(*styled)
+    return table
+
+
+def timing_rows(seconds: Mapping[str, float | None]) -> list[tuple[str, str]]:
+    """(model, wall time) per model in name order; ``None`` (verdicts reused from an earlier run) reads 'reused'."""
+    return [(m, "reused" if s is None else f"{s:.1f} s") for m, s in sorted(seconds.items())]
+
+
+def timing_table(seconds: Mapping[str, float | None], *, jobs: int | None = None) -> Table:
+    """Wall time of each model's work item (load and verify, timed in its worker)."""
+    title = "wall time per model" + (f" ({jobs} in parallel)" if jobs and jobs > 1 else "")
+    table = Table(title=title, show_lines=False)
+    table.add_column("model", no_wrap=True)
+    table.add_column("wall time", justify="right")
+    for model, text in timing_rows(seconds):
+        table.add_row(model, text)
     return table

@@ -7,8 +7,11 @@ the caller's ``on_event`` (in this process directly, from worker processes throu
 tasks report only when they finish). The first item that raises stops the run: pending items are
 cancelled and the error is re-raised in the caller (a ``CircuitSpecError`` keeps its type).
 
-- ``LocalExecutor(jobs=1)`` runs items one by one in this process; ``jobs > 1`` runs them in a
-  ``concurrent.futures`` process pool with the *spawn* start method (no forked torch state).
+- ``LocalExecutor(jobs)`` runs items one by one in this process when ``jobs`` is 1 (or there is one
+  item), else in a ``concurrent.futures`` process pool with the *spawn* start method (no forked
+  torch state). ``jobs`` defaults to ``default_jobs()``, the CPU cores this process may use: each
+  worker runs torch on one thread, so one worker per core keeps every core busy without threads
+  of different workers competing for the same core.
 - ``RayExecutor()`` submits each item as a Ray task (``pip install 'circuitspec[ray]'``). It uses
   the Ray instance already initialised in this process, else connects to ``address`` (or
   ``$RAY_ADDRESS``), else starts a local instance with ``jobs`` CPUs.
@@ -27,6 +30,14 @@ from typing import Any
 from circuitspec.errors import CircuitSpecError, unknown
 
 EXECUTORS = ("local", "ray")
+
+
+def default_jobs() -> int:
+    """The CPU cores this process may run on (its affinity mask, which containers and ``taskset`` narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity API (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
 
 Emit = Callable[[Any], None]
 WorkFn = Callable[[Any, Emit | None], Any]
@@ -54,7 +65,8 @@ class _QueueEmit:
 class LocalExecutor(Executor):
     name = "local"
 
-    def __init__(self, jobs: int = 1) -> None:
+    def __init__(self, jobs: int | None = None) -> None:
+        jobs = default_jobs() if jobs is None else jobs
         if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
             raise CircuitSpecError(f"--jobs must be a positive integer, got {jobs!r}")
         self.jobs = jobs
@@ -107,7 +119,7 @@ class LocalExecutor(Executor):
 class RayExecutor(Executor):
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, jobs: int = 1, num_cpus_per_item: float = 1) -> None:
+    def __init__(self, address: str | None = None, *, jobs: int | None = None, num_cpus_per_item: float = 1) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -116,7 +128,7 @@ class RayExecutor(Executor):
                 hint="pip install 'circuitspec[ray]' (or pip install ray), or use --executor local",
             ) from None
         self.address = address
-        self.jobs = jobs
+        self.jobs = default_jobs() if jobs is None else jobs
         self.num_cpus_per_item = num_cpus_per_item
 
     def run(self, fn: WorkFn, items: Sequence[Any], on_event: Emit | None = None) -> Iterator[tuple[int, Any]]:
@@ -148,12 +160,12 @@ class RayExecutor(Executor):
                 ray.cancel(ref, force=True)
 
 
-def make_executor(name: str, *, jobs: int = 1, address: str | None = None) -> Executor:
-    """The executor called ``name`` ('local' or 'ray')."""
+def make_executor(name: str, *, jobs: int | None = None, address: str | None = None) -> Executor:
+    """The executor called ``name`` ('local' or 'ray'); ``jobs`` None: ``default_jobs()``."""
     if name == "local":
         return LocalExecutor(jobs)
     if name == "ray":
-        if not isinstance(jobs, int) or jobs < 1:
+        if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
             raise CircuitSpecError(f"--jobs must be a positive integer, got {jobs!r}")
         return RayExecutor(address=address, jobs=jobs)
     raise unknown("executor", name, EXECUTORS)

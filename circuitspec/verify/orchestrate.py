@@ -11,8 +11,8 @@ them and however often the run was interrupted.
 
 Progress: ``on_event(Event)`` receives, per model, ``cached`` (nothing to do), ``queued``,
 ``loading``, ``verifying``, ``log`` (INFO records of ``circuitspec.*`` loggers emitted while
-verifying, e.g. the verifier's stages), ``done`` (with the verdicts' statuses). Library code never
-prints; the CLI turns events into progress bars.
+verifying, e.g. the verifier's stages), ``done`` (with the verdicts' statuses and the item's wall
+time, measured in the worker). Library code never prints; the CLI turns events into progress bars.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import fnmatch
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,6 +268,7 @@ class Event:
     stage: str  # cached | queued | loading | verifying | log | done
     detail: str = ""
     hypotheses: int = 0
+    seconds: float | None = None  # 'done': wall time of the item (loading and verifying) in its worker
 
 
 class _Forward(logging.Handler):
@@ -298,6 +300,7 @@ def run_item(item: WorkItem, emit: Callable[[Event], None] | None = None) -> lis
 
 
 def _run_item(item: WorkItem, emit: Callable[[Event], None] | None) -> list[str]:
+    started = time.perf_counter()
     say = emit or (lambda e: None)
     name = item.model.name
     load = item.load_model
@@ -332,7 +335,8 @@ def _run_item(item: WorkItem, emit: Callable[[Event], None] | None) -> list[str]
         if v.model != name:
             raise RuntimeError(f"verify_model returned a verdict for model {v.model!r}, expected {name!r}")
         out.append(v.model_dump_json())
-    say(Event(name, "done", ", ".join(f"{h.name}: {by_name[h.name].status}" for h in item.hypotheses), len(out)))
+    statuses = ", ".join(f"{h.name}: {by_name[h.name].status}" for h in item.hypotheses)
+    say(Event(name, "done", statuses, len(out), seconds=time.perf_counter() - started))
     return out
 
 
@@ -346,7 +350,7 @@ def execute(
     """Run the plan's work items, saving each verdict under ``out/verdicts`` as it arrives; return the Report."""
     from circuitspec.atomic import atomic_write
 
-    executor = executor or LocalExecutor(1)
+    executor = executor or LocalExecutor()
     say = on_event or (lambda e: None)
     verdicts: dict[tuple[str, str], Verdict] = dict(p.cached)
     keys = {(x.hypothesis, x.model): x.key for x in p.pairs}
