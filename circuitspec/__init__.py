@@ -259,17 +259,18 @@ def scan(model: Any, *, seed: int = 0, cache_dir: str | Path | None = None, use_
 # ---- rendering ------------------------------------------------------------------------------
 
 
-def graph_svg(verdict: "Verdict") -> bytes:
-    """SVG of the hypothesis graph with each node labelled by its sites and coloured by status."""
-    from circuitspec.render.files import svg
-    from circuitspec.render.graph import verdict_graph
+def graph_svg(verdict: "Verdict", *, style: str = "grid") -> bytes:
+    """SVG of the hypothesis graph with each node labelled by its sites and coloured by status.
 
-    return svg(verdict_graph(verdict))
+    ``style``: ``grid`` (on the model's positions and layers, no system program needed) or ``dot``
+    (laid out by graphviz's ``dot``, which must be installed)."""
+    from circuitspec.render.graph import verdict_svg
+
+    return verdict_svg(verdict, style=style)
 
 
 def node_map_svg(verdict: "Verdict") -> bytes:
     """SVG of the paper's node map: positions x layers/heads, each cell the node it plays."""
-    from circuitspec.render.files import svg
-    from circuitspec.render.nodemap import node_map_graph
+    from circuitspec.render.nodemap import node_map_svg as draw
 
-    return svg(node_map_graph(verdict))
+    return draw(verdict)

@@ -148,9 +148,10 @@ def render(
     layers: LayersOpt = None,
     heads: HeadsOpt = None,
     model: ModelOpt = None,
+    style: Annotated[str, typer.Option("--style", help="svg: grid (on the model's positions and layers) or dot (graphviz layout)")] = "grid",
 ) -> None:
-    """Draw the expanded hypothesis graph with graphviz."""
-    from circuitspec.render.hypothesis import FORMATS, hypothesis_graph, write_graph
+    """Draw the expanded hypothesis graph (SVG on the model's grid; PNG and --style dot need graphviz's dot)."""
+    from circuitspec.render.hypothesis import FORMATS, write_graph
     from circuitspec.spec import expand, load
 
     if format is not None and format.lower() not in FORMATS:
@@ -161,5 +162,5 @@ def render(
     fmt = (format or (output.suffix.lstrip(".") if output is not None and output.suffix else "svg")).lower()
     if output is None:
         output = Path(f"{file.stem}.{fmt}")
-    written = write_graph(hypothesis_graph(graph), output, format=fmt)
+    written = write_graph(graph, output, format=fmt, style=style)
     Console().print(f"wrote {escape(str(written))}", highlight=False)

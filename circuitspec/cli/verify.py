@@ -101,8 +101,11 @@ def register(app: typer.Typer) -> None:
         from circuitspec.verify import orchestrate
         from circuitspec.verify.executors import make_executor
 
+        from circuitspec.render.files import dot_available
+
         console = Console(stderr=True)
         ex = make_executor(executor, jobs=jobs)
+        dot = dot_available()  # before any model work: the report is complete either way
         hyps = orchestrate.load_specs(specs)
         refs = orchestrate.resolve_models(models)
         p = orchestrate.plan(hyps, refs, seed=seed, out=out, resume=not fresh)
@@ -115,9 +118,11 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]note:[/] {name} applies to none of the selected models")
         with _Progress(console, [m.name for m in refs if any(x.model == m.name for x in p.pairs)], enabled=not quiet) as progress:
             report = orchestrate.execute(p, ex, out=out, on_event=progress)
-        write_report(report, out)
+        write_report(report, out, dot=dot)
         table_console().print(verdict_table(report))
         if progress.seconds:  # Ray tasks send no progress events
             table_console().print(timing_table(progress.seconds, jobs=ex.jobs))
         console.print(f"report: {out / 'index.html'}  ({len(report.verdicts)} verdicts, {len(p.cached)} reused)")
+        if not dot:
+            console.print("note: graphviz's 'dot' is not available, so graphs are drawn on the model grid only", highlight=False)
         raise typer.Exit(exit_code(v.status for v in report.verdicts))

@@ -1,6 +1,6 @@
 """A verdict drawn as its hypothesis graph: each node labelled with its sites and coloured by status.
 
-Drawing is ``circuitspec.render.hypothesis.hypothesis_graph`` (the spec's renderer). A report
+Drawing is ``circuitspec.render.hypothesis`` (the spec's renderer, on the grid or with graphviz). A report
 re-renders without the spec or the model, so the graph it draws is rebuilt from the verdict: its
 nodes (as ``NodeInstance``s located where the verdict placed them: the chosen sites, or the
 runner-up's for an unplaced node, or anywhere when there was none) and its edges. Labels add the
@@ -72,6 +72,7 @@ def verdict_digraph(verdict: Verdict) -> nx.DiGraph:
     g = nx.DiGraph(
         name=verdict.hypothesis,
         shape=SimpleNamespace(op=lay.op, digits=lay.digits, n_layers=lay.n_layers, n_heads=lay.n_heads, n_ctx=lay.n_ctx),
+        position_labels=list(lay.position_labels),
     )
     for n in verdict.nodes:
         g.add_node(n.node, instance=_instance(n, verdict))
@@ -100,12 +101,19 @@ def colors(verdict: Verdict) -> dict[str, str]:
     return {n.node: STATUS_FILL[n.status] for n in verdict.nodes}
 
 
+def _title(verdict: Verdict) -> str:
+    return f"{verdict.hypothesis} on {verdict.model}: {verdict.status}"
+
+
 def verdict_graph(verdict: Verdict) -> graphviz.Digraph:
+    """The verdict's graph as graphviz DOT source (laid out by ``dot`` where it is installed)."""
     from circuitspec.render.hypothesis import hypothesis_graph
 
-    return hypothesis_graph(
-        verdict_digraph(verdict),
-        labels=labels(verdict),
-        colors=colors(verdict),
-        title=f"{verdict.hypothesis} on {verdict.model}: {verdict.status}",
-    )
+    return hypothesis_graph(verdict_digraph(verdict), labels=labels(verdict), colors=colors(verdict), title=_title(verdict))
+
+
+def verdict_svg(verdict: Verdict, *, style: str = "grid") -> bytes:
+    """SVG of the verdict's graph: on the model's grid (no system program), or ``style='dot'`` by graphviz."""
+    from circuitspec.render.hypothesis import hypothesis_svg
+
+    return hypothesis_svg(verdict_digraph(verdict), labels=labels(verdict), colors=colors(verdict), title=_title(verdict), style=style)

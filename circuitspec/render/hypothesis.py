@@ -1,11 +1,17 @@
-"""Drawing an expanded hypothesis graph with graphviz.
+"""Drawing an expanded hypothesis graph: on the model's grid (no system program), or with graphviz.
 
-``hypothesis_graph(graph)`` draws the nodes of ``circuitspec.spec.expand(...)`` ranked by
-where they may run: bottom to top by sub-layer (L0 heads, L0 MLP, L1 heads, ...), left to
-right by token position, as in the paper's diagrams. The same function draws verdicts:
-pass ``labels`` (extra text per node, e.g. the sites found, ``P16.L0.H1+H2``) and ``colors``
-(fill per node, e.g. by verdict). ``write_graph`` renders SVG / PNG through the ``dot``
-binary, or writes the DOT source.
+Two styles of one picture, the nodes of ``circuitspec.spec.expand(...)`` placed by where they may
+run, bottom to top by sub-layer (L0 heads, L0 MLP, L1 heads, ...), left to right by token position,
+as in the paper's diagrams:
+
+- ``grid`` (the default, ``hypothesis_svg``): the grid *is* the layout, drawn by
+  ``circuitspec.render.grid`` and written as SVG by this project;
+- ``dot``: ``hypothesis_graph`` builds the graphviz DOT source (pure Python), which graphviz's
+  ``dot`` program lays out where it is installed (``circuitspec.render.files.dot_available``).
+
+Both draw verdicts too: ``labels`` (extra text per node, e.g. the sites found, ``P16.L0.H1+H2``)
+and ``colors`` (fill per node, e.g. by verdict). ``write_graph`` writes SVG (either style), PNG
+(``dot`` only) or the DOT source.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.expand import NodeInstance, span_text
 
 FORMATS = ("svg", "png", "dot")
+STYLES = ("grid", "dot")
 
 # Fill by the family of the node's first variable.
 FAMILY_FILL = {
@@ -74,7 +81,7 @@ def hypothesis_graph(
     n_layers = getattr(shape, "n_layers", None)
     name = graph.graph.get("name", "hypothesis")
     dot = graphviz.Digraph(name=str(name), format="svg")
-    heading = title if title is not None else f"{name}" + (f" ({shape.op} d{shape.digits} l{shape.n_layers} h{shape.n_heads})" if shape else "")
+    heading = _heading(graph, title)
     dot.attr(rankdir="BT", labelloc="t", label=heading, fontname="Helvetica", fontsize="16", nodesep="0.25", ranksep="0.5")
     dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10")
     dot.attr("edge", color="#555555", arrowsize="0.7")
@@ -114,25 +121,82 @@ def hypothesis_graph(
     return dot
 
 
-def write_graph(drawing: graphviz.Digraph, path: str | os.PathLike, *, format: str | None = None) -> Path:
-    """Write ``drawing`` as SVG, PNG (rendered by the ``dot`` binary) or DOT source; returns the path."""
+def _heading(graph: nx.DiGraph, title: str | None) -> str:
+    if title is not None:
+        return title
+    shape, name = graph.graph.get("shape"), graph.graph.get("name", "hypothesis")
+    return f"{name}" + (f" ({shape.op} d{shape.digits} l{shape.n_layers} h{shape.n_heads})" if shape else "")
+
+
+def _position_labels(graph: nx.DiGraph) -> list[str]:
+    """The paper's label of every position (``D5`` .. ``=`` .. ``A0``), from the graph or its shape."""
+    if graph.graph.get("position_labels"):
+        return list(graph.graph["position_labels"])
+    shape = graph.graph.get("shape")
+    if shape is None or getattr(shape, "n_ctx", None) is None:
+        return []
+    from circuitspec.tasks.layout import Layout
+
+    lay = Layout(shape.digits)
+    return [lay.label(p) for p in range(min(shape.n_ctx, lay.n_ctx))]
+
+
+def hypothesis_svg(
+    graph: nx.DiGraph,
+    *,
+    labels: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
+    title: str | None = None,
+    style: str = "grid",
+) -> bytes:
+    """SVG of an expanded hypothesis graph: ``grid`` drawn here, ``dot`` laid out by graphviz (needs ``dot``)."""
+    if style not in STYLES:
+        raise CircuitSpecError(f"unknown graph style {style!r}", hint="allowed: " + ", ".join(STYLES))
+    if style == "dot":
+        from circuitspec.render.files import dot_svg
+
+        return dot_svg(hypothesis_graph(graph, labels=labels, colors=colors, title=title))
+    from circuitspec.render.grid import grid_svg
+
+    shape = graph.graph.get("shape")
+    n_ctx, n_layers = getattr(shape, "n_ctx", None), getattr(shape, "n_layers", None)
+    drawn = graph.copy()
+    drawn.graph["position_labels"] = _position_labels(graph)
+    return grid_svg(
+        drawn,
+        labels=dict(labels or {}),
+        colors=dict(colors or {}),
+        title=_heading(graph, title),
+        fill_of=lambda inst: FAMILY_FILL.get(_family(inst), DEFAULT_FILL),
+        where_of=lambda inst: _where_text(inst, n_ctx, n_layers),
+    )
+
+
+def write_graph(
+    graph: nx.DiGraph,
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    style: str = "grid",
+    labels: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write an expanded hypothesis graph as SVG (``style`` grid or dot), PNG (laid out by ``dot``) or DOT source."""
+    from circuitspec.atomic import atomic_write
+    from circuitspec.render.files import dot_render
+
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".") or "svg").lower()
     if fmt not in FORMATS:
         raise CircuitSpecError(f"unknown graph format {fmt!r}", hint="allowed: " + ", ".join(FORMATS))
     if path.parent and not path.parent.exists():
         raise CircuitSpecError(f"folder {path.parent} does not exist", file=str(path))
+    kw = {"labels": labels, "colors": colors, "title": title}
     if fmt == "dot":
-        path.write_text(drawing.source, encoding="utf-8")
-        return path
-    try:
-        data = drawing.pipe(format=fmt)
-    except graphviz.ExecutableNotFound:
-        raise CircuitSpecError(
-            "graphviz's 'dot' program is not installed",
-            hint="install it (Debian/Ubuntu: apt-get install -y graphviz), or write --format dot",
-        ) from None
-    except graphviz.CalledProcessError as err:
-        raise CircuitSpecError(f"dot failed to render the graph: {err.stderr!r:.200}") from None
-    path.write_bytes(data)
-    return path
+        data = hypothesis_graph(graph, **kw).source.encode("utf-8")
+    elif fmt == "png":
+        data = dot_render(hypothesis_graph(graph, **kw), "png")
+    else:
+        data = hypothesis_svg(graph, style=style, **kw)
+    return atomic_write(path, data)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
-
-import graphviz
 
 from circuitspec.render.style import HEADER_FILL, MISSING_FILL, STATUS_FILL, VERDICT_FILL, site_label
+from circuitspec.render.svg import LINE_HEIGHT, Canvas, text_width
 from circuitspec.verify.verdict import NodeVerdict, Verdict
 
 NOT_PLACED = "not placed"
 MISSING = "-"
+FONT, SMALL, PAD, MARGIN = 11.0, 8.0, 5.0, 10.0
 
 
 @dataclass(frozen=True)
@@ -79,44 +78,40 @@ def matrix(verdicts: Sequence[Verdict], hypothesis: str) -> Matrix:
     return Matrix(hypothesis, [v.model for v in mine], [v.status for v in mine], nodes, required, cells)
 
 
-def matrix_graph(m: Matrix) -> graphviz.Digraph:
-    """The matrix as a graphviz HTML-like table (lay out with ``dot``)."""
-    ncols = len(m.models) + 1
-    rows = ['<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4">']
-    rows.append(f'<TR><TD COLSPAN="{ncols}" BORDER="0"><B>{escape(m.hypothesis)} across models</B></TD></TR>')
-    head = [f'<TD BGCOLOR="{HEADER_FILL}"><B>node</B></TD>']
-    for model, status in zip(m.models, m.model_status):
-        head.append(
-            f'<TD BGCOLOR="{VERDICT_FILL[status]}">{escape(model)}<BR/><FONT POINT-SIZE="9">{escape(status)}</FONT></TD>'
-        )
-    rows.append("<TR>" + "".join(head) + "</TR>")
+def matrix_svg(m: Matrix) -> bytes:
+    """The matrix as an SVG table: a header row of models (coloured by verdict), one row per node."""
+    head = [[(model, FONT), (status, SMALL)] for model, status in zip(m.models, m.model_status)]
+    col_w = [
+        max(60.0, max(text_width(t, size) for t, size in head[j]), *(text_width(m.cells[(n, model)].text, FONT) for n in m.nodes)) + 2 * PAD
+        for j, model in enumerate(m.models)
+    ]
+    label_w = max([text_width("node", FONT)] + [text_width(n, FONT) for n in m.nodes]) + 2 * PAD
+    head_h, row_h = (FONT + SMALL) * LINE_HEIGHT + 2 * PAD, FONT * LINE_HEIGHT + 2 * PAD
+    c = Canvas()
+    y = MARGIN + 13 * LINE_HEIGHT
+    c.text(MARGIN, y - 3, f"{m.hypothesis} across models", size=13, anchor="start", bold=True)
+    y += 4
+    xs = [MARGIN + label_w]
+    for w in col_w:
+        xs.append(xs[-1] + w)
+    c.rect(MARGIN, y, label_w, head_h, fill=HEADER_FILL)
+    c.text(MARGIN + PAD, y + head_h / 2 + 4, "node", size=FONT, anchor="start", bold=True)
+    for j, (model, status) in enumerate(zip(m.models, m.model_status)):
+        c.group(id=f"model-{j}", cls="model", title=f"{model}: {status}")
+        c.rect(xs[j], y, col_w[j], head_h, fill=VERDICT_FILL[status])
+        c.lines(xs[j] + col_w[j] / 2, y + PAD, head[j])
+        c.end()
+    y += head_h
     for node in m.nodes:
-        name = escape(node) if m.required.get(node) else f"<I>{escape(node)}</I>"
-        tds = [f'<TD BGCOLOR="{HEADER_FILL}" ALIGN="LEFT">{name}</TD>']
-        for model in m.models:
-            c = m.cells[(node, model)]
-            tds.append(f'<TD BGCOLOR="{c.fill}">{escape(c.text)}</TD>')
-        rows.append("<TR>" + "".join(tds) + "</TR>")
-    rows.append(f'<TR><TD COLSPAN="{ncols}" BORDER="0" ALIGN="LEFT"><FONT POINT-SIZE="9">'
-                "italic: optional node; -: node not in this model's expansion</FONT></TD></TR>")
-    rows.append("</TABLE>")
-    g = graphviz.Digraph(name="matrix", node_attr={"fontname": "Helvetica", "fontsize": "11"})
-    g.node("matrix", label="<" + "".join(rows) + ">", shape="plain")
-    return g
-
-
-def matrix_html(m: Matrix) -> str:
-    """The matrix as an HTML table for the report page."""
-    out = ['<table class="matrix"><thead><tr><th>node</th>']
-    for model, status in zip(m.models, m.model_status):
-        out.append(f'<th style="background:{VERDICT_FILL[status]}">{escape(model)}<br><small>{escape(status)}</small></th>')
-    out.append("</tr></thead><tbody>")
-    for node in m.nodes:
-        name = escape(node) if m.required.get(node) else f"<i>{escape(node)}</i>"
-        out.append(f"<tr><th>{name}</th>")
-        for model in m.models:
-            c = m.cells[(node, model)]
-            out.append(f'<td style="background:{c.fill}">{escape(c.text)}</td>')
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+        optional = not m.required.get(node)
+        c.rect(MARGIN, y, label_w, row_h, fill=HEADER_FILL)
+        c.text(MARGIN + PAD, y + row_h / 2 + 4, node, size=FONT, anchor="start", italic=optional)
+        for j, model in enumerate(m.models):
+            cell = m.cells[(node, model)]
+            c.group(cls="cell", title=f"{node} on {model}: {cell.status or 'not in this model'}")
+            c.rect(xs[j], y, col_w[j], row_h, fill=cell.fill)
+            c.text(xs[j] + col_w[j] / 2, y + row_h / 2 + 4, cell.text, size=FONT)
+            c.end()
+        y += row_h
+    c.text(MARGIN, y + 14, "italic: optional node; -: node not in this model's expansion", size=SMALL + 1, anchor="start")
+    return c.to_bytes(xs[-1] + MARGIN, y + 14 + MARGIN)

@@ -9,19 +9,16 @@ RESID row for a layer only if the verdict uses a residual-stream site there). Ea
 - ``useful``: a useful site (ablating it breaks some question) that no node was assigned to;
 - ``unused``: neither, drawn grey.
 
-``node_map(verdict)`` returns the map as data (what tests check); ``node_map_graph`` draws it as a
-graphviz HTML-like table whose cells carry ids ``cell_L{layer}_{H{h}|MLP|RESID}_P{pos}`` (in the
-SVG they become ``<g id="a_cell_...">``) and tooltips naming the node, site and status.
+``node_map(verdict)`` returns the map as data (what tests check); ``node_map_svg`` draws it as an
+SVG table (no layout engine: the grid is the layout) whose cells are ``<g id="cell_L{layer}_{H{h}|MLP|RESID}_P{pos}">``
+groups with a tooltip (``<title>``) naming the position, site, node and status.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 import textwrap
-from html import escape
 from typing import Literal
-
-import graphviz
 
 from circuitspec.engine.sites import Site
 from circuitspec.render.style import (
@@ -33,11 +30,14 @@ from circuitspec.render.style import (
     _neurons_text,
 )
 from circuitspec.render.summary import reason_text
+from circuitspec.render.svg import LINE_HEIGHT, Canvas, text_width
 from circuitspec.verify.verdict import Verdict
 
 CellKind = Literal["node", "useful", "unused"]
 USEFUL_TEXT = "?"
 NOTE_WIDTH = 110  # characters per line of the not-placed notes under the map
+CELL_FONT, SMALL_FONT, TITLE_FONT = 11.0, 8.0, 13.0
+PAD, MARGIN = 5.0, 10.0
 
 
 @dataclass(frozen=True)
@@ -150,71 +150,99 @@ def node_map(verdict: Verdict) -> NodeMap:
     return NodeMap(title, list(lay.position_labels), rows, cells, not_placed, optional)
 
 
-def _td(text: str, *, fill: str, attrs: str = "", small: str = "") -> str:
-    body = escape(text) if text else " "
-    if small:
-        body += f'<BR/><FONT POINT-SIZE="8">{escape(small)}</FONT>'
-    return f'<TD BGCOLOR="{fill}"{attrs}>{body}</TD>'
-
-
-def _cell_td(m: NodeMap, cell: Cell) -> str:
-    label = m.position_labels[cell.position]
-    where = f"P{cell.position} ({label}) {cell.row.label}"
+def cell_tooltip(m: NodeMap, cell: Cell) -> str:
+    """``P16 (A4) L0.H1: SA4 confirmed`` - where the cell is and what it holds."""
+    where = f"P{cell.position} ({m.position_labels[cell.position]}) {cell.row.label}"
     if cell.kind == "node":
         what = ", ".join(f"{n} {s}" for n, s in zip(cell.nodes, cell.statuses))
     elif cell.kind == "useful":
         what = "useful, not assigned to any node"
     else:
         what = "unused"
-    tip = escape(f"{where}: {what}", quote=True)
-    if cell.kind == "node":
-        parts = []
-        for node in cell.nodes:
-            part = escape(node)
-            if node in cell.neurons:
-                part += f'<BR/><FONT POINT-SIZE="8">{escape(_neurons_text(cell.neurons[node]))}</FONT>'
-            parts.append(part)
-        body = "<BR/>".join(parts)
-    else:
-        body = escape(USEFUL_TEXT) if cell.kind == "useful" else " "
-    return f'<TD ID="{cell.id}" HREF="#" TOOLTIP="{tip}" BGCOLOR="{cell.fill}">{body}</TD>'
+    return f"{where}: {what}"
 
 
-def node_map_graph(verdict: Verdict) -> graphviz.Digraph:
-    """The node map as one graphviz node with an HTML-like table label (lay out with ``dot``)."""
+def cell_lines(cell: Cell) -> list[tuple[str, float]]:
+    """The text of a cell as (line, font size): node names, each with its neurons under it."""
+    if cell.kind == "useful":
+        return [(USEFUL_TEXT, CELL_FONT)]
+    out: list[tuple[str, float]] = []
+    for node in cell.nodes if cell.kind == "node" else []:
+        out.append((node, CELL_FONT))
+        if node in cell.neurons:
+            out.append((_neurons_text(cell.neurons[node]), SMALL_FONT))
+    return out
+
+
+def _height(lines: list[tuple[str, float]]) -> float:
+    return sum(size * LINE_HEIGHT for _, size in lines)
+
+
+def node_map_svg(verdict: Verdict) -> bytes:
+    """The node map as an SVG table: positions across, each layer's heads then its MLP down."""
     m = node_map(verdict)
-    ncols = len(m.position_labels) + 1
-    out = ['<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4">']
-    out.append(f'<TR><TD COLSPAN="{ncols}" BORDER="0"><B>{escape(m.title)}</B></TD></TR>')
-    header = [_td("", fill=HEADER_FILL)]
-    header += [_td(lbl, fill=HEADER_FILL, small=f"P{p}") for p, lbl in enumerate(m.position_labels)]
-    out.append("<TR>" + "".join(header) + "</TR>")
-    for row in m.rows:
-        tds = [_td(row.label, fill=HEADER_FILL)]
-        tds += [_cell_td(m, m.cells[(row, p)]) for p in range(len(m.position_labels))]
-        out.append("<TR>" + "".join(tds) + "</TR>")
-    legend = (
-        f'<FONT COLOR="{STATUS_FILL["confirmed"]}">&#9632;</FONT> confirmed  '
-        f'<FONT COLOR="{STATUS_FILL["unconfirmed"]}">&#9632;</FONT> unconfirmed  '
-        f'<FONT COLOR="{USEFUL_FILL}">&#9632;</FONT> {USEFUL_TEXT} useful, unassigned  '
-        f'<FONT COLOR="{UNUSED_FILL}">&#9632;</FONT> unused'
-    )
-    out.append(f'<TR><TD COLSPAN="{ncols}" BORDER="0" ALIGN="LEFT">{legend}</TD></TR>')
-    out.append("</TABLE>")
-    g = graphviz.Digraph(name="nodemap", graph_attr={"fontname": "Helvetica", "ranksep": "0.1"}, node_attr={"fontname": "Helvetica", "fontsize": "11"})
-    g.node("map", label="<" + "".join(out) + ">", shape="plain")
-    notes = []
+    n_pos = len(m.position_labels)
+    headers = [[(lbl, CELL_FONT), (f"P{p}", SMALL_FONT)] for p, lbl in enumerate(m.position_labels)]
+    body = {key: cell_lines(cell) for key, cell in m.cells.items()}
+    label_w = max(text_width(r.label, CELL_FONT) for r in m.rows) + 2 * PAD
+    col_w = []
+    for p in range(n_pos):
+        texts = headers[p] + [line for r in m.rows for line in body[(r, p)]]
+        col_w.append(max(28.0, max(text_width(t, size) for t, size in texts) + 2 * PAD))
+    head_h = _height(headers[0]) + 2 * PAD
+    row_h = [max(CELL_FONT * LINE_HEIGHT, max(_height(body[(r, p)]) for p in range(n_pos))) + 2 * PAD for r in m.rows]
+    table_w = label_w + sum(col_w)
+    c = Canvas()
+    y = MARGIN + TITLE_FONT * LINE_HEIGHT
+    c.text(MARGIN, y - 3, m.title, size=TITLE_FONT, anchor="start", bold=True)
+    y += 4
+    xs = [MARGIN + label_w]
+    for w in col_w:
+        xs.append(xs[-1] + w)
+    c.rect(MARGIN, y, label_w, head_h, fill=HEADER_FILL)
+    for p in range(n_pos):
+        c.rect(xs[p], y, col_w[p], head_h, fill=HEADER_FILL)
+        c.lines(xs[p] + col_w[p] / 2, y + PAD, headers[p])
+    y += head_h
+    for row, h in zip(m.rows, row_h):
+        c.rect(MARGIN, y, label_w, h, fill=HEADER_FILL)
+        c.text(MARGIN + PAD, y + h / 2 + CELL_FONT * 0.35, row.label, size=CELL_FONT, anchor="start")
+        for p in range(n_pos):
+            cell = m.cells[(row, p)]
+            c.group(id=cell.id, cls=f"cell {cell.kind}", title=cell_tooltip(m, cell))
+            c.rect(xs[p], y, col_w[p], h, fill=cell.fill)
+            lines = body[(row, p)]
+            c.lines(xs[p] + col_w[p] / 2, y + (h - _height(lines)) / 2, lines)
+            c.end()
+        y += h
+    y = _legend(c, MARGIN, y + 6)
+    y = _notes(c, m, MARGIN, y + 4, max(table_w, 400.0))
+    return c.to_bytes(MARGIN * 2 + max(table_w, 400.0), y + MARGIN)
+
+
+def _legend(c: Canvas, x: float, y: float) -> float:
+    items = [(STATUS_FILL["confirmed"], "confirmed"), (STATUS_FILL["unconfirmed"], "unconfirmed"),
+             (USEFUL_FILL, f"{USEFUL_TEXT} useful, unassigned"), (UNUSED_FILL, "unused")]
+    for fill, text in items:
+        c.rect(x, y, 10, 10, fill=fill)
+        c.text(x + 14, y + 9, text, size=10, anchor="start")
+        x += 24 + text_width(text, 10)
+    return y + 12
+
+
+def _notes(c: Canvas, m: NodeMap, x: float, y: float, width: float) -> float:
+    """The required and optional nodes that were not placed, with why, under the map."""
+    per_line = max(40, int((width - 2 * PAD) / (10 * 0.62)))
     for what, items, fill in (
         ("not placed", m.not_placed, STATUS_FILL["not_placed"]),
         ("optional, not placed", m.optional_not_placed, HEADER_FILL),
     ):
         for node, why in items:
-            lines = textwrap.wrap(f"{what}: {node} ({why})", NOTE_WIDTH) or [""]
-            body = '<BR ALIGN="LEFT"/>'.join(escape(x) for x in lines) + '<BR ALIGN="LEFT"/>'
-            notes.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT" BGCOLOR="{fill}">{body}</TD></TR>')
-    if notes:
-        # a node of its own under the map, so long reasons never widen the map's columns
-        table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="2">' + "".join(notes) + "</TABLE>"
-        g.node("notes", label="<" + table + ">", shape="plain")
-        g.edge("map", "notes", style="invis")
-    return g
+            lines = [(t, 10.0) for t in textwrap.wrap(f"{what}: {node} ({why})", min(per_line, NOTE_WIDTH))] or [("", 10.0)]
+            h = _height(lines) + 4
+            c.group(cls="note", title=f"{node}: {why}")
+            c.rect(x, y, width, h, fill=fill, stroke=fill)
+            c.lines(x + PAD, y + 2, lines, anchor="start")
+            c.end()
+            y += h + 2
+    return y

@@ -2,21 +2,27 @@
 
 Layout of the folder (paths relative to it)::
 
-    report.json                      the Report (all verdicts), stable JSON
-    junit.xml                        one test case per (hypothesis, model)
-    graphs/<hypothesis>/<model>.svg  hypothesis graph, nodes labelled by their sites
-    nodemaps/<hypothesis>/<model>.svg  the paper's node map
-    matrices/<hypothesis>.svg        nodes x models
-    index.html                       ties them together (written last)
+    report.json                          the Report (all verdicts), stable JSON
+    junit.xml                            one test case per (hypothesis, model)
+    graphs/<hypothesis>/<model>.svg      hypothesis graph on the model's grid, nodes labelled by their sites
+    graphs/<hypothesis>/<model>.gv       its graphviz DOT source
+    graphs/<hypothesis>/<model>.dot.svg  the same graph laid out by graphviz (only where ``dot`` works)
+    nodemaps/<hypothesis>/<model>.svg    the paper's node map
+    matrices/<hypothesis>.svg            nodes x models
+    index.html                           ties them together (written last)
 
-Every file is written atomically, pictures first and ``report.json`` / ``index.html`` last, so an
-interrupted run leaves either the previous report or the complete new one under each name.
-``circuitspec render`` calls ``write_report(load_report(path), out)``: no model is touched.
+Nothing here needs a system program: every picture but the optional graphviz layout is written
+by this project, so a report is complete with or without graphviz, and whether ``dot`` is there
+changes only which extra files are written. Every file is written atomically, pictures first and
+``report.json`` / ``index.html`` last, so an interrupted run leaves either the previous report or the
+complete new one under each name. ``circuitspec render`` calls ``write_report(load_report(path), out)``:
+no model is touched.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +30,15 @@ import pydantic
 
 from circuitspec.errors import CircuitSpecError
 from circuitspec.atomic import atomic_write
-from circuitspec.render.files import slug, svg
-from circuitspec.render.graph import verdict_graph
+from circuitspec.render.files import dot_available, dot_svg, slug
+from circuitspec.render.graph import verdict_graph, verdict_svg
 from circuitspec.render.html import PairFiles, index_html
 from circuitspec.render.junit import junit_xml
-from circuitspec.render.matrix import matrix, matrix_graph
-from circuitspec.render.nodemap import node_map_graph
-from circuitspec.verify.verdict import Report
+from circuitspec.render.matrix import matrix, matrix_svg
+from circuitspec.render.nodemap import node_map_svg
+from circuitspec.verify.verdict import Report, Verdict
+
+log = logging.getLogger(__name__)
 
 REPORT_JSON = "report.json"
 JUNIT_XML = "junit.xml"
@@ -46,6 +54,8 @@ class RenderedReport:
     junit_xml: Path
     index_html: Path
     graphs: dict[tuple[str, str], Path] = field(default_factory=dict)
+    graph_sources: dict[tuple[str, str], Path] = field(default_factory=dict)
+    dot_graphs: dict[tuple[str, str], Path] = field(default_factory=dict)  # empty without a working ``dot``
     nodemaps: dict[tuple[str, str], Path] = field(default_factory=dict)
     matrices: dict[str, Path] = field(default_factory=dict)
 
@@ -90,29 +100,49 @@ def unique_slugs(names: list[str]) -> dict[str, str]:
     return out
 
 
-def write_report(report: Report, out: str | Path) -> RenderedReport:
-    """Render every file of the report into folder ``out`` (created if needed)."""
+def _write_pair(v: Verdict, folder: Path, stem: str, rendered: RenderedReport, dot: bool) -> PairFiles:
+    """One pair's node map, grid graph and DOT source, and the graphviz layout when ``dot`` works."""
+    key = (v.hypothesis, v.model)
+    files = PairFiles(graph=f"graphs/{stem}.svg", nodemap=f"nodemaps/{stem}.svg", graph_source=f"graphs/{stem}.gv")
+    rendered.nodemaps[key] = atomic_write(folder / files.nodemap, node_map_svg(v))
+    rendered.graphs[key] = atomic_write(folder / files.graph, verdict_svg(v))
+    source = verdict_graph(v)
+    rendered.graph_sources[key] = atomic_write(folder / files.graph_source, source.source.encode("utf-8"))
+    if not dot:
+        return files
+    try:
+        data = dot_svg(source)
+    except CircuitSpecError as err:  # dot stopped working mid-run: the report is complete without it
+        log.warning("no graphviz layout for %s on %s: %s", v.hypothesis, v.model, err)
+        return files
+    rel = f"graphs/{stem}.dot.svg"
+    rendered.dot_graphs[key] = atomic_write(folder / rel, data)
+    return PairFiles(files.graph, files.nodemap, files.graph_source, rel)
+
+
+def write_report(report: Report, out: str | Path, *, dot: bool | None = None) -> RenderedReport:
+    """Render every file of the report into folder ``out`` (created if needed).
+
+    ``dot``: also lay each graph out with graphviz; None asks ``dot_available()``.
+    """
     folder = Path(out).resolve()
     keys = [(v.hypothesis, v.model) for v in report.verdicts]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
         h, m = sorted(dup)[0]
         raise CircuitSpecError(f"the report has more than one verdict for hypothesis {h!r} on model {m!r}")
+    dot = dot_available() if dot is None else dot
     hyp_stem = unique_slugs([v.hypothesis for v in report.verdicts])
     model_stem = unique_slugs([v.model for v in report.verdicts])
     rendered = RenderedReport(folder, folder / REPORT_JSON, folder / JUNIT_XML, folder / INDEX_HTML)
     pairs: dict[tuple[str, str], PairFiles] = {}
     for v in report.verdicts:
-        h, m = hyp_stem[v.hypothesis], model_stem[v.model]
-        files = PairFiles(graph=f"graphs/{h}/{m}.svg", nodemap=f"nodemaps/{h}/{m}.svg")
-        key = (v.hypothesis, v.model)
-        rendered.nodemaps[key] = atomic_write(folder / files.nodemap, svg(node_map_graph(v)))
-        rendered.graphs[key] = atomic_write(folder / files.graph, svg(verdict_graph(v)))
-        pairs[key] = files
+        stem = f"{hyp_stem[v.hypothesis]}/{model_stem[v.model]}"
+        pairs[(v.hypothesis, v.model)] = _write_pair(v, folder, stem, rendered, dot)
     matrices: dict[str, str] = {}
     for hyp in dict.fromkeys(v.hypothesis for v in report.verdicts):
         rel = f"matrices/{hyp_stem[hyp]}.svg"
-        rendered.matrices[hyp] = atomic_write(folder / rel, svg(matrix_graph(matrix(report.verdicts, hyp))))
+        rendered.matrices[hyp] = atomic_write(folder / rel, matrix_svg(matrix(report.verdicts, hyp)))
         matrices[hyp] = rel
     atomic_write(rendered.junit_xml, junit_xml(report))
     atomic_write(rendered.report_json, report_json(report))
