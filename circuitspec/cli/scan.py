@@ -55,7 +55,9 @@ def scan(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="facts cache (default $CIRCUITSPEC_CACHE or ~/.cache/circuitspec)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="recompute, neither read nor write the cache"),
     show_all: bool = typer.Option(False, "--all", help="show every site, not only the useful ones"),
-    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
+    threads: int = typer.Option(
+        1, "--threads", help="torch CPU threads (0: torch's default, one per core, which is slower when the cores are busy)"
+    ),
 ) -> None:
     """Ablate every head and MLP at every position; print the useful sites with their facts."""
     import torch

@@ -42,7 +42,7 @@ def timing_rows(seconds: Mapping[str, float | None]) -> list[tuple[str, str]]:
 
 def timing_table(seconds: Mapping[str, float | None], *, jobs: int | None = None) -> Table:
     """Wall time of each model's work item (load and verify, timed in its worker)."""
-    title = "wall time per model" + (f" ({jobs} in parallel)" if jobs and jobs > 1 else "")
+    title = "wall time per model" + (f" (--jobs {jobs})" if jobs else "")
     table = Table(title=title, show_lines=False)
     table.add_column("model", no_wrap=True)
     table.add_column("wall time", justify="right")
