@@ -306,6 +306,19 @@ def test_jobs_default_to_the_cores_this_process_may_use(monkeypatch):
     assert LocalExecutor(1).jobs == 1
 
 
+def test_parallel_work_starts_with_the_heaviest_model(world):
+    from circuitspec.verify.executors import start_order
+
+    hyps = orchestrate.load_specs(world.specs)
+    p = orchestrate.plan(hyps, orchestrate.resolve_models([str(world.models)]))
+    costs = {it.model.name: it.cost for it in p.items}
+    # 6 digits (22 positions) and two hypotheses weigh more than 5 digits; a 1-layer model least
+    assert costs["add_d6_l2_h3_t3K_s1"] == 1 * 2 * 4 * 22 and costs["add_d5_l1_h3_t3K_s1"] == 1 * 1 * 4 * 19
+    order = [p.items[i].model.name for i in start_order(p.items)]
+    assert order[0].startswith("add_d6") and order[-1] == "add_d5_l1_h3_t3K_s1"
+    assert start_order([object(), object()]) == [0, 1]
+
+
 def test_worker_errors_reach_the_caller_with_their_type(world, tmp_path):
     from circuitspec.errors import ModelError
 

@@ -2,7 +2,8 @@
 
 An executor takes a picklable function ``fn(item, emit)`` and a list of picklable items and yields
 ``(index, result)`` as items finish, in completion order; the caller orders results itself, so the
-outcome never depends on the executor. ``emit`` is how a running item reports progress events to
+outcome never depends on the executor. In parallel, items with a ``cost`` (a number) start heaviest
+first, so that a slow model does not start last while the other workers run out of work. ``emit`` is how a running item reports progress events to
 the caller's ``on_event`` (in this process directly, from worker processes through a queue; Ray
 tasks report only when they finish). The first item that raises stops the run: pending items are
 cancelled and the error is re-raised in the caller (a ``CircuitSpecError`` keeps its type).
@@ -50,6 +51,11 @@ class Executor:
 
     def run(self, fn: WorkFn, items: Sequence[Any], on_event: Emit | None = None) -> Iterator[tuple[int, Any]]:
         raise NotImplementedError
+
+
+def start_order(items: Sequence[Any]) -> list[int]:
+    """Indices of ``items``, heaviest ``cost`` first (ties and cost-less items keep their order)."""
+    return sorted(range(len(items)), key=lambda i: -getattr(items[i], "cost", 0))
 
 
 class _QueueEmit:
@@ -100,7 +106,7 @@ class LocalExecutor(Executor):
         pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(items)), mp_context=ctx)
         try:
             emit = _QueueEmit(q) if q is not None else None
-            futures = {pool.submit(fn, item, emit): i for i, item in enumerate(items)}
+            futures = {pool.submit(fn, items[i], emit): i for i in start_order(items)}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -141,7 +147,7 @@ class RayExecutor(Executor):
             else:
                 ray.init(address=self.address, log_to_driver=False)
         remote = ray.remote(num_cpus=self.num_cpus_per_item, max_retries=0)(fn)
-        refs = {remote.remote(item, None): i for i, item in enumerate(items)}
+        refs = {remote.remote(items[i], None): i for i in start_order(items)}
         pending = list(refs)
         try:
             while pending:

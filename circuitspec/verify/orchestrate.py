@@ -188,6 +188,12 @@ class WorkItem:
     load_model: Callable | None = None  # default: circuitspec.models.load
     threads: int | None = 1  # torch threads in the worker (same everywhere, so results do not depend on --jobs)
 
+    @property
+    def cost(self) -> int:
+        """A guess at the item's work, for starting the heaviest first: hypotheses x sites (layers x (heads + MLP) x positions)."""
+        shape = self.model.card.shape
+        return len(self.hypotheses) * shape.n_layers * (shape.n_heads + 1) * shape.n_ctx
+
 
 @dataclass
 class Plan:
