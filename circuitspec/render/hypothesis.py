@@ -23,7 +23,10 @@ from pathlib import Path
 import graphviz
 import networkx as nx
 
+from circuitspec.atomic import atomic_write
 from circuitspec.errors import CircuitSpecError
+from circuitspec.render.files import dot_render, dot_svg
+from circuitspec.render.grid import grid_svg
 from circuitspec.spec.expand import NodeInstance, span_text
 
 FORMATS = ("svg", "png", "dot")
@@ -153,11 +156,7 @@ def hypothesis_svg(
     if style not in STYLES:
         raise CircuitSpecError(f"unknown graph style {style!r}", hint="allowed: " + ", ".join(STYLES))
     if style == "dot":
-        from circuitspec.render.files import dot_svg
-
         return dot_svg(hypothesis_graph(graph, labels=labels, colors=colors, title=title))
-    from circuitspec.render.grid import grid_svg
-
     shape = graph.graph.get("shape")
     n_ctx, n_layers = getattr(shape, "n_ctx", None), getattr(shape, "n_layers", None)
     drawn = graph.copy()
@@ -183,9 +182,6 @@ def write_graph(
     title: str | None = None,
 ) -> Path:
     """Write an expanded hypothesis graph as SVG (``style`` grid or dot), PNG (laid out by ``dot``) or DOT source."""
-    from circuitspec.atomic import atomic_write
-    from circuitspec.render.files import dot_render
-
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".") or "svg").lower()
     if fmt not in FORMATS:
