@@ -5,7 +5,9 @@
 Runs ``circuitspec verify SPECS --out DIR --fresh`` twice as a new user would (a subprocess each,
 each with its own empty ``CIRCUITSPEC_CACHE`` and report folder): once with the default ``--jobs``
 (the usable CPU cores, one torch thread per worker) and once with ``--jobs 1``. Prints the wall
-time of each, the ratio, each run's per-model wall times, and checks that both wrote byte-identical
+time of each, the ratio, the CPU time each used (user + system, worker processes included: on a
+machine shared with other work, wall time stretches and CPU time much less), each run's per-model
+wall times, and checks that both wrote byte-identical
 ``report.json`` (the verdicts must not depend on ``--jobs``). Exit status 1 if they differ or a run
 fails (exit codes 0 and 1 are verdicts; 2 and up are errors).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -24,8 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(specs: list[str], models: str | None, jobs: int | None, work: Path) -> tuple[float, int, str, bytes]:
-    """One main job in a subprocess; returns (seconds, exit code, its stdout, report.json bytes)."""
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run(specs: list[str], models: str | None, jobs: int | None, work: Path) -> tuple[float, int, str, bytes, float]:
+    """One main job in a subprocess; returns (seconds, exit code, its stdout, report.json bytes, CPU seconds)."""
     label = "default" if jobs is None else f"jobs{jobs}"
     out, cache = work / f"report-{label}", work / f"cache-{label}"
     cache.mkdir()
@@ -35,13 +43,13 @@ def run(specs: list[str], models: str | None, jobs: int | None, work: Path) -> t
     if jobs is not None:
         cmd += ["--jobs", str(jobs)]
     env = dict(os.environ, CIRCUITSPEC_CACHE=str(cache), COLUMNS="160")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if done.returncode not in (0, 1):
         sys.exit(f"{label} run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     report = (out / "report.json").read_bytes()
-    return seconds, done.returncode, done.stdout, report
+    return seconds, done.returncode, done.stdout, report, cpu
 
 
 def timing_lines(stdout: str) -> list[str]:
@@ -68,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="circuitspec-main-job-") as tmp:
         for jobs in order:
             results[jobs] = run(specs, a.models, jobs, Path(tmp))
-            seconds, code = results[jobs][:2]
+            seconds, code, cpu = results[jobs][0], results[jobs][1], results[jobs][4]
             print(f"--jobs {cores if jobs is None else jobs}{' (default)' if jobs is None else ''}: {seconds:.1f} s "
-                  f"({seconds / 60:.0f} min {seconds % 60:02.0f} s), exit {code}", flush=True)
+                  f"({seconds // 60:.0f} min {seconds % 60:02.0f} s) wall, {cpu:.1f} s CPU, exit {code}", flush=True)
     default_s, one_s = results[None][0], results[1][0]
     print(f"{len(specs)} specs, {cores} usable cores: --jobs 1 / default = {one_s / default_s:.2f}x")
     for jobs in order:
