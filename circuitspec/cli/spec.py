@@ -22,6 +22,9 @@ DigitsOpt = Annotated[int | None, typer.Option("--digits", help="digits per oper
 LayersOpt = Annotated[int | None, typer.Option("--layers", help="layers (default 2, within applies_to)")]
 HeadsOpt = Annotated[int | None, typer.Option("--heads", help="heads per layer (default 3, within applies_to)")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="take the shape from this model's card (zoo name or path)")]
+IncludeRootOpt = Annotated[
+    Path | None, typer.Option("--include-root", help="folder that includes may reach (default: each spec's own folder)")
+]
 
 
 def _model_shape(name: str):
@@ -60,6 +63,9 @@ def _behaviour(inst, layout) -> str:
     return "; ".join(parts)
 
 
+MAX_TABLE_ROWS = 500  # beyond this a table is unreadable, and rich takes seconds per thousand rows
+
+
 def _table(graph, title: str) -> Table:
     from circuitspec.spec.expand import instances, span_text
 
@@ -70,7 +76,7 @@ def _table(graph, title: str) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False, box=None)
     for col in ("node", "computes", "site", "at", "layers", "behaviour", "test", "feeds"):
         table.add_column(col, overflow="fold")
-    for inst in instances(graph):
+    for inst in instances(graph)[:MAX_TABLE_ROWS]:
         site = inst.site if inst.max_heads == 1 else f"{inst.site}x{inst.max_heads}"
         at = "any" if inst.positions == list(range(shape.n_ctx)) else span_text(inst.positions, "P")
         layers = "any" if inst.layers == list(range(shape.n_layers)) else span_text(inst.layers)
@@ -94,6 +100,7 @@ def check(
     heads: HeadsOpt = None,
     model: ModelOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="one line per file, no table")] = False,
+    include_root: IncludeRootOpt = None,
 ) -> None:
     """Validate spec files, expand them for a model shape and print the concrete nodes."""
     from circuitspec.spec import expand, load, shape_text
@@ -103,7 +110,7 @@ def check(
     failed: list[CircuitSpecError] = []
     for path in files:
         try:
-            h = load(path)
+            h = load(path, include_root=include_root)
             shape, source = _shape_for(h, op, digits, layers, heads, model)
             graph = expand(h, shape)
         except CircuitSpecError as err:
@@ -117,6 +124,8 @@ def check(
             console.print(escape(summary), highlight=False)
         else:
             console.print(_table(graph, escape(summary)))
+            if n_nodes > MAX_TABLE_ROWS:
+                console.print(f"... and {n_nodes - MAX_TABLE_ROWS:,} more nodes (the table shows the first {MAX_TABLE_ROWS})")
             console.print("[dim]test: min accuracy/pairs; ? optional node; P: token position; impacts =: exactly[/]")
     if failed:
         if len(files) == 1:
@@ -135,7 +144,21 @@ def schema(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        _write(output, text)
+
+
+def _write(path: Path, data: str) -> None:
+    """Atomically, as a ``CircuitSpecError`` when the folder cannot take the file."""
+    from circuitspec.atomic import atomic_write
+
+    try:
+        atomic_write(path, data)
+    except OSError as err:
+        raise _cannot_write(path, err) from None
+
+
+def _cannot_write(path: Path, err: OSError) -> CircuitSpecError:
+    return CircuitSpecError(f"cannot write the file: {err.strerror or err}", file=str(path))
 
 
 @app.command()
@@ -149,6 +172,7 @@ def render(
     heads: HeadsOpt = None,
     model: ModelOpt = None,
     style: Annotated[str, typer.Option("--style", help="svg: grid (on the model's positions and layers) or dot (graphviz layout)")] = "grid",
+    include_root: IncludeRootOpt = None,
 ) -> None:
     """Draw the expanded hypothesis graph (SVG on the model's grid; PNG and --style dot need graphviz's dot)."""
     from circuitspec.render.hypothesis import FORMATS, write_graph
@@ -156,11 +180,14 @@ def render(
 
     if format is not None and format.lower() not in FORMATS:
         raise CircuitSpecError(f"unknown format {format!r}", hint="allowed: " + ", ".join(FORMATS))
-    h = load(file)
+    h = load(file, include_root=include_root)
     shape, _ = _shape_for(h, op, digits, layers, heads, model)
     graph = expand(h, shape)
     fmt = (format or (output.suffix.lstrip(".") if output is not None and output.suffix else "svg")).lower()
     if output is None:
         output = Path(f"{file.stem}.{fmt}")
-    written = write_graph(graph, output, format=fmt, style=style)
+    try:
+        written = write_graph(graph, output, format=fmt, style=style)
+    except OSError as err:
+        raise _cannot_write(output, err) from None
     Console().print(f"wrote {escape(str(written))}", highlight=False)

@@ -21,6 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from circuitspec.errors import ModelError
 
 CARD_VERSION = 1
+# Far above any arithmetic transformer, low enough that a corrupt or hostile card cannot make
+# shape checks or expansion allocate without bound.
+MAX_LAYERS = 256
+MAX_HEADS_PER_LAYER = 256
+MAX_WIDTH = 65_536  # d_model, d_head, d_mlp
+MAX_VOCAB = 65_536
+MAX_CTX = 4_096
 
 _NAME_RE = re.compile(
     r"^(?P<ins1>ins1_)?(?P<op>add|sub|mix)_d(?P<digits>\d+)_l(?P<layers>\d+)_h(?P<heads>\d+)"
@@ -90,13 +97,13 @@ class _Strict(BaseModel):
 class Architecture(_Strict):
     """TransformerLens-style decoder: learned absolute positions, pre-LN, MLP after attention."""
 
-    n_layers: int = Field(ge=1)
-    n_heads: int = Field(ge=1)
-    d_model: int = Field(ge=1)
-    d_head: int = Field(ge=1)
-    d_mlp: int = Field(ge=1)
-    n_ctx: int = Field(ge=2)
-    d_vocab: int = Field(default=15, ge=2)
+    n_layers: int = Field(ge=1, le=MAX_LAYERS)
+    n_heads: int = Field(ge=1, le=MAX_HEADS_PER_LAYER)
+    d_model: int = Field(ge=1, le=MAX_WIDTH)
+    d_head: int = Field(ge=1, le=MAX_WIDTH)
+    d_mlp: int = Field(ge=1, le=MAX_WIDTH)
+    n_ctx: int = Field(ge=2, le=MAX_CTX)
+    d_vocab: int = Field(default=15, ge=2, le=MAX_VOCAB)
     act_fn: Literal["relu", "gelu"] = "relu"
     normalization: Literal["LN"] = "LN"
 

@@ -13,6 +13,7 @@ Rules (errors are SpecErrors at the template's line in the spec file):
 
 - ``for_each`` ranges are inclusive; later variables may use earlier ones
   (``{n: 0..digits-1, k: 0..n}``); a range whose end is below its start is empty.
+- A hypothesis expands to at most ``MAX_INSTANCES`` nodes and edges, all templates together.
 - Every expanded id must be unique; positions must exist for the model's digit count and
   layers must lie in ``0..layers-1``; a node's ``max_heads`` may not exceed the heads per layer.
 - A position or answer range ``X..Y`` covers X, Y and everything between, in either order.
@@ -39,7 +40,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from circuitspec.errors import SpecError, closest
-from circuitspec.models.card import ModelShape
+from circuitspec.models.card import MAX_HEADS_PER_LAYER, MAX_LAYERS, ModelShape
 from circuitspec.spec.expr import (
     PositionSpec,
     TemplateError,
@@ -54,7 +55,7 @@ from circuitspec.spec.expr import (
 from circuitspec.spec.schema import QUESTION_CLASSES, Hypothesis, Node, SiteKind
 from circuitspec.tasks.layout import MAX_DIGITS, VARIABLES, Layout
 
-MAX_INSTANCES = 20_000  # expanded nodes (or edges) per template
+MAX_INSTANCES = 20_000  # expanded nodes and edges, all templates together (bounds check time and memory)
 _STAGE_KINDS = {"head": (0,), "mlp": (1,), "neurons": (1,), "any": (0, 1)}
 
 __all__ = [
@@ -133,8 +134,9 @@ def make_shape(
     for what, v, lo in (("digits", digits, 1), ("layers", n_layers, 1), ("heads", n_heads, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise SpecError(f"{what} must be a positive integer, got {v!r}")
-    if digits > MAX_DIGITS:
-        raise SpecError(f"digits must be at most {MAX_DIGITS}, got {digits}")
+    for what, v, hi in (("digits", digits, MAX_DIGITS), ("layers", n_layers, MAX_LAYERS), ("heads", n_heads, MAX_HEADS_PER_LAYER)):
+        if v > hi:
+            raise SpecError(f"{what} must be at most {hi}, got {v}")
     if op not in QUESTION_CLASSES:
         raise SpecError(f"unknown operation {op!r}", hint="allowed: add, sub, mix")
     return ModelShape(
@@ -242,8 +244,9 @@ class _Ctx:
         self.answer_label = dict(zip(self.layout.answer_positions, labels))
 
 
-def _bindings(for_each: dict[str, Any], env: dict[str, int]) -> list[dict[str, int]]:
-    """All assignments of the for_each variables, in order (later ranges may use earlier names)."""
+def _bindings(for_each: dict[str, Any], env: dict[str, int], budget: int = MAX_INSTANCES) -> list[dict[str, int]]:
+    """All assignments of the for_each variables, in order (later ranges may use earlier names);
+    more than ``budget`` (what is left of MAX_INSTANCES after the templates before) is an error."""
     out: list[dict[str, int]] = [{}]
     for name, dom in for_each.items():
         nxt: list[dict[str, int]] = []
@@ -255,15 +258,19 @@ def _bindings(for_each: dict[str, Any], env: dict[str, int]) -> list[dict[str, i
                 r = parse_range(dom)
                 lo = evaluate(r.lo, scope)
                 hi = lo if r.hi is None else evaluate(r.hi, scope)
-                if hi - lo + 1 > MAX_INSTANCES:
-                    raise TemplateError(f"for_each {name}: range {lo}..{hi} is too long (at most {MAX_INSTANCES} values)", subpath=("for_each", name))
+                if hi - lo + 1 > budget:
+                    raise TemplateError(f"for_each {name}: range {lo}..{hi} is too long", hint=_too_many(budget), subpath=("for_each", name))
                 values = list(range(lo, hi + 1))
             for v in values:
                 nxt.append({**b, name: v})
-            if len(nxt) > MAX_INSTANCES:
-                raise TemplateError(f"for_each expands to more than {MAX_INSTANCES} instances", subpath=("for_each",))
+            if len(nxt) > budget:
+                raise TemplateError(f"for_each expands to more than {budget} instances", hint=_too_many(budget), subpath=("for_each",))
         out = nxt
     return out
+
+
+def _too_many(budget: int) -> str:
+    return f"a hypothesis expands to at most {MAX_INSTANCES} nodes and edges in all; {budget} are left for this template"
 
 
 def _column(ctx: _Ctx, what: str, n: int, limit: int) -> None:
@@ -485,11 +492,13 @@ def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGra
     ctx = _Ctx(shape)
     graph = nx.DiGraph(name=h.name, shape=shape, checks=h.checks, explains=list(h.explains))
     made_by: dict[str, Node] = {}
+    budget = MAX_INSTANCES
     for node in h.nodes:
         try:
-            bindings = _bindings(node.for_each, ctx.env)
+            bindings = _bindings(node.for_each, ctx.env, budget)
         except TemplateError as err:
             raise _error(node, f"node {node.id}", err, None) from None
+        budget -= len(bindings)
         for binding in bindings:
             try:
                 inst = _instance(node, binding, ctx)
@@ -507,9 +516,10 @@ def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGra
     for edge in h.edges:
         chain = parse_flow(edge.flow)
         try:
-            bindings = _bindings(edge.for_each, ctx.env)
+            bindings = _bindings(edge.for_each, ctx.env, budget // max(1, len(chain) - 1))
         except TemplateError as err:
             raise _error(edge, f"edge {edge.flow}", err, None) from None
+        budget -= len(bindings) * max(1, len(chain) - 1)
         for binding in bindings:
             scope = {**ctx.env, **binding}
             try:

@@ -6,15 +6,19 @@ is a ``SpecError`` carrying the file, line and column, and a "did you mean" hint
 unknown names. ``dumps(hypothesis)`` writes the canonical YAML back.
 
 Includes: ``include: [addition.yaml]`` starts from the nodes and edges of the named files
-(paths relative to the including file); ``override:`` replaces fields of included nodes
+(paths relative to the including file, which must lie inside the include root: the top-level
+spec's folder unless ``include_root`` says otherwise, so a spec cannot read files elsewhere on
+the machine); ``override:`` replaces fields of included nodes
 (found by their id as written, e.g. ``SA{n}``); the file's own ``nodes`` and ``edges`` are
-added. A node id defined twice, an override of a missing node and include cycles are errors.
+added. A node id defined twice, an override of a missing node, include cycles and chains
+deeper than ``MAX_INCLUDE_DEPTH`` are errors.
 The loaded object is flat (``include`` and ``override`` empty), so it dumps to a self-contained file.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ from circuitspec.spec.schema import Hypothesis, Node, SpecModel, Where, check_no
 MAX_VALUES = 100_000  # values after alias expansion
 MAX_NESTING = 40
 MAX_FILE_BYTES = 2_000_000
+MAX_INCLUDE_DEPTH = 32  # files in one include chain
 
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
@@ -97,8 +102,14 @@ def _convert(node, path: tuple, locs: dict, loader: _Loader, file: str, depth: i
             return loader.construct_object(node, deep=True)
         except yaml.YAMLError as err:
             raise _mark_error(f"cannot read value {node.value!r:.40}: {getattr(err, 'problem', err)}", file, node.start_mark) from None
-        except (ValueError, TypeError, OverflowError) as err:
-            raise _mark_error(f"cannot read value {node.value!r:.40}: {err}", file, node.start_mark) from None
+        except Exception as err:  # a type tag on a value it cannot convert (!!timestamp x, !!bool add)
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise _mark_error(
+                f"cannot read value {node.value!r:.40} as {tag}",
+                file,
+                node.start_mark,
+                hint=f"drop the !!{tag} tag or write a valid {tag} ({type(err).__name__})",
+            ) from None
     if isinstance(node, SequenceNode):
         return [_convert(item, path + (i,), locs, loader, file, depth + 1, budget) for i, item in enumerate(node.value)]
     if isinstance(node, MappingNode):
@@ -221,59 +232,140 @@ def _attach(h: Hypothesis, where: Where) -> None:
 # ----------------------------------------------------------------------------- files and includes
 
 
-def load(path: str | os.PathLike) -> Hypothesis:
-    """Load, validate and flatten a spec file."""
-    return _load_file(Path(path), ())
+def load(path: str | os.PathLike, *, include_root: str | os.PathLike | None = None) -> Hypothesis:
+    """Load, validate and flatten a spec file.
+
+    Its includes must lie inside ``include_root`` (default: the file's own folder and below).
+    """
+    path = Path(path)
+    text = _read_spec(path)
+    root = _root(include_root, path.parent)
+    return _from_text(text, str(path), path.parent, (_resolved(path),), root)
 
 
-def loads(text: str, *, file: str | None = None, base_dir: str | os.PathLike | None = None) -> Hypothesis:
-    """Load a spec from text; ``file`` names it in errors, ``base_dir`` resolves its includes."""
+def loads(
+    text: str,
+    *,
+    file: str | None = None,
+    base_dir: str | os.PathLike | None = None,
+    include_root: str | os.PathLike | None = None,
+) -> Hypothesis:
+    """Load a spec from text; ``file`` names it in errors, ``base_dir`` resolves its includes,
+    which must lie inside ``include_root`` (default: ``base_dir`` and below)."""
     name = file or "<spec>"
     if base_dir is None:
         base_dir = Path(file).parent if file else Path.cwd()
-    return _from_text(text, name, Path(base_dir), ())
+    return _from_text(text, name, Path(base_dir), (), _root(include_root, Path(base_dir)))
 
 
-def _load_file(path: Path, stack: tuple[Path, ...]) -> Hypothesis:
+def _resolved(path: Path) -> Path:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop or a name the OS refuses: compare as written
+        return path.absolute()
+
+
+def _root(include_root: str | os.PathLike | None, default: Path) -> Path:
+    return _resolved(Path(include_root) if include_root is not None else default)
+
+
+_NOT_FOUND = "spec file not found"
+
+
+def _read_spec(path: Path) -> str:
+    """The text of a spec file; only regular files, at most MAX_FILE_BYTES (a device or FIFO is
+    refused before it is opened, so ``/dev/zero`` or a pipe cannot exhaust memory or block)."""
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise SpecError("this is a folder, not a spec file", file=str(path), hint="name a .yaml file")
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError("not a regular file (a device, pipe or socket)", file=str(path), hint="name a .yaml file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise SpecError(f"spec file is too large ({info.st_size} bytes, at most {MAX_FILE_BYTES})", file=str(path))
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise SpecError(f"spec file not found: {path}", file=str(path), hint="check the path") from None
+        raise SpecError(_NOT_FOUND, file=str(path), hint="check the path") from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
+        reason = getattr(err, "strerror", None) or str(err)
+        raise SpecError(f"cannot read spec file: {reason}", file=str(path)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(f"spec file is too large (more than {MAX_FILE_BYTES} bytes)", file=str(path))
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise SpecError(f"spec file is not UTF-8 text: {err.reason}", file=str(path), line=1, column=1) from None
-    except OSError as err:
-        raise SpecError(f"cannot read spec file: {err.strerror or err}", file=str(path)) from None
-    return _from_text(text, str(path), path.parent, stack + (path.resolve(),))
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise SpecError(f"spec file is not UTF-8 text: {err.reason}", file=str(path), line=line, column=column) from None
 
 
-def _from_text(text: str, file: str, base_dir: Path, stack: tuple[Path, ...]) -> Hypothesis:
+def _from_text(text: str, file: str, base_dir: Path, stack: tuple[Path, ...], root: Path) -> Hypothesis:
     data, locs = parse_yaml(text, file)
     where = Where(file, locs)
+    if not isinstance(data, dict):  # said without echoing the content: it may be any file
+        raise SpecError(
+            f"not a spec: the top level is {_top_kind(data)}, not a mapping of fields",
+            file=file, line=1, column=1, hint="a spec starts with name:, task: and nodes:",
+        )  # fmt: skip
     h = validate_data(data, where)
     if h.include:
-        h = _merge(h, base_dir, stack)
+        h = _merge(h, base_dir, stack, root)
     return h
 
 
-def _merge(h: Hypothesis, base_dir: Path, stack: tuple[Path, ...]) -> Hypothesis:
+def _top_kind(data: Any) -> str:
+    return "a list" if isinstance(data, list) else "a single value" if data is not None else "empty"
+
+
+def _shown(inc: str) -> str:
+    """An include name for a message: quoted, and shortened when it is long."""
+    return repr(inc) if len(inc) <= 60 else repr(inc[:57]) + "..."
+
+
+def _include_path(inc: str, base_dir: Path, root: Path, stack: tuple[Path, ...], at: dict) -> Path:
+    """The resolved path of one include entry, or a SpecError at that entry."""
+    shown = _shown(inc)
+    if "\x00" in inc:
+        raise SpecError(f"include {shown} holds a NUL character", hint="name a .yaml file next to this one", **at)
+    if len(stack) >= MAX_INCLUDE_DEPTH:
+        raise SpecError(f"includes nest more than {MAX_INCLUDE_DEPTH} files deep", hint="flatten the chain of includes", **at)
+    path = _resolved(base_dir / inc)
+    if not path.is_relative_to(root):
+        raise SpecError(
+            f"include {shown} is outside {root}",
+            hint="includes stay inside the spec's folder; to allow more, pass include_root (--include-root)",
+            **at,
+        )
+    if path in stack:
+        chain = " -> ".join(p.name for p in stack + (path,))
+        raise SpecError(f"include cycle: {chain}", **at)
+    return path
+
+
+def _merge(h: Hypothesis, base_dir: Path, stack: tuple[Path, ...], root: Path) -> Hypothesis:
     where = h._where or Where(None)
     nodes: list[Node] = []
     origin: dict[str, str] = {}
     edges = []
     for i, inc in enumerate(h.include):
-        path = (base_dir / inc).resolve()
-        if path in stack:
-            chain = " -> ".join(p.name for p in stack + (path,))
-            raise SpecError(f"include cycle: {chain}", **where.at("include", i))
-        if not path.is_file():
-            raise SpecError(f"included spec file not found: {inc}", hint=f"looked for {path}", **where.at("include", i))
-        sub = _load_file(path, stack)
+        at = where.at("include", i)
+        path = _include_path(inc, base_dir, root, stack, at)
+        try:
+            text = _read_spec(path)
+        except SpecError as err:
+            if err.line is not None:  # not UTF-8: located in the included file
+                raise
+            if err.message == _NOT_FOUND:
+                raise SpecError(f"included spec file not found: {_shown(inc)}", hint=f"looked for {path}", **at) from None
+            raise SpecError(f"cannot include {_shown(inc)}: {err.message}", hint=err.hint, **at) from None
+        sub = _from_text(text, str(path), path.parent, stack + (path,), root)
         for node in sub.nodes:
             if node.id in origin:
                 raise SpecError(
                     f"node {node.id!r} is defined by both {origin[node.id]} and {inc}",
                     hint="include files with distinct node ids, or drop one of them",
-                    **where.at("include", i),
+                    **at,
                 )
             origin[node.id] = inc
             nodes.append(node)

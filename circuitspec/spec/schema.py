@@ -34,7 +34,8 @@ from circuitspec.spec.expr import (
     parse_variables,
     show,
 )
-from circuitspec.tasks.layout import OPERATIONS, VARIABLES
+from circuitspec.models.card import MAX_HEADS_PER_LAYER, MAX_LAYERS
+from circuitspec.tasks.layout import MAX_DIGITS, OPERATIONS, VARIABLES
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
@@ -56,6 +57,8 @@ QUESTION_CLASSES: dict[str, tuple[str, ...]] = {
 
 MAX_HEADS = 64
 MAX_PAIRS = 1_000_000
+MAX_BOUND = 999_999  # applies_to bounds: the largest number the ``2..6`` text form holds, so to_yaml reloads
+_BOUND_DIGITS = len(str(MAX_BOUND))
 
 
 # ----------------------------------------------------------------------------- where things are
@@ -587,17 +590,17 @@ class Bounds(SpecModel):
     """An inclusive integer range; written ``2..``, ``..4``, ``3..6``, ``5`` or ``{min: 2, max: 6}``."""
 
     _what: ClassVar[str] = "range"
-    min: Annotated[int, Field(strict=True, ge=0)] | None = None
-    max: Annotated[int, Field(strict=True, ge=0)] | None = None
+    min: Annotated[int, Field(strict=True, ge=0, le=MAX_BOUND)] | None = None
+    max: Annotated[int, Field(strict=True, ge=0, le=MAX_BOUND)] | None = None
 
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
         if isinstance(data, int) and not isinstance(data, bool):
             return {"min": data, "max": data}
-        if isinstance(data, str) and re.fullmatch(r"\s*\d{1,6}\s*", data):
+        if isinstance(data, str) and re.fullmatch(rf"\s*\d{{1,{_BOUND_DIGITS}}}\s*", data):
             return {"min": int(data), "max": int(data)}
         if isinstance(data, str):
-            m = re.fullmatch(r"\s*(\d{1,6})?\s*\.\.\s*(\d{1,6})?\s*", data)
+            m = re.fullmatch(rf"\s*(\d{{1,{_BOUND_DIGITS}}})?\s*\.\.\s*(\d{{1,{_BOUND_DIGITS}}})?\s*", data)
             if not m or (m[1] is None and m[2] is None):
                 raise TemplateError(f"bad range {data!r}", hint="write 2.., ..4, 3..6 or a single number")
             return {k: int(g) for k, g in (("min", m[1]), ("max", m[2])) if g is not None}
@@ -626,6 +629,17 @@ class AppliesTo(SpecModel):
     digits: Bounds = Field(default_factory=Bounds)
     layers: Bounds = Field(default_factory=Bounds)
     heads: Bounds = Field(default_factory=Bounds)
+
+    @model_validator(mode="after")
+    def _possible(self) -> AppliesTo:
+        for what, bounds, limit in (("digits", self.digits, MAX_DIGITS), ("layers", self.layers, MAX_LAYERS), ("heads", self.heads, MAX_HEADS_PER_LAYER)):
+            if bounds.min is not None and bounds.min > limit:
+                raise TemplateError(
+                    f"{what} {bounds.text()} excludes every model: circuitspec handles at most {limit} {what}",
+                    hint=f"write a range that starts at or below {limit}",
+                    subpath=(what,),
+                )
+        return self
 
     @field_serializer("digits", "layers", "heads")
     def _ser(self, v: Bounds):
@@ -678,16 +692,16 @@ class Hypothesis(SpecModel):
         return schema
 
     @classmethod
-    def load(cls, path) -> Hypothesis:
+    def load(cls, path, *, include_root=None) -> Hypothesis:
         from circuitspec.spec.loader import load
 
-        return load(path)
+        return load(path, include_root=include_root)
 
     @classmethod
-    def from_yaml(cls, text: str, *, file: str | None = None, base_dir=None) -> Hypothesis:
+    def from_yaml(cls, text: str, *, file: str | None = None, base_dir=None, include_root=None) -> Hypothesis:
         from circuitspec.spec.loader import loads
 
-        return loads(text, file=file, base_dir=base_dir)
+        return loads(text, file=file, base_dir=base_dir, include_root=include_root)
 
     def to_yaml(self) -> str:
         from circuitspec.spec.loader import dumps
