@@ -16,9 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from circuitspec.errors import ModelError
+from circuitspec.tasks.layout import D_VOCAB, MAX_DIGITS, Layout
 
 CARD_VERSION = 1
 # Far above any arithmetic transformer, low enough that a corrupt or hostile card cannot make
@@ -34,6 +35,15 @@ _NAME_RE = re.compile(
     r"(?:_t(?P<ksteps>\d+(?:\.\d+)?)K)?_s(?P<seed>\d+)$"
 )
 NAME_PATTERN = "[ins1_]{add|sub|mix}_d{digits}_l{layers}_h{heads}[_t{steps/1000}K]_s{seed}"
+NAME_CHARS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")  # a file name in any folder: no '/', no leading '.'
+NAME_RULE = "a model name is up to 200 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+
+
+def check_name(name: str, file: str | None = None) -> str:
+    """A name usable as NAME.json / NAME.safetensors inside a folder (ModelError otherwise)."""
+    if not isinstance(name, str) or not NAME_CHARS.fullmatch(name):
+        raise ModelError(f"{name!r:.80} is not a usable model name", file=file, hint=NAME_RULE)
+    return name
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ class Architecture(_Strict):
 
 class TaskSpec(_Strict):
     op: Literal["add", "sub", "mix"]
-    digits: int = Field(ge=1)
+    digits: int = Field(ge=1, le=MAX_DIGITS)
 
 
 class Recipe(_Strict):
@@ -215,9 +225,19 @@ class ModelCard(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", v):
-            raise ValueError("a model name may contain letters, digits, '_', '.' and '-' only")
+        if not NAME_CHARS.fullmatch(v):
+            raise ValueError(NAME_RULE)
         return v
+
+    @model_validator(mode="after")
+    def _fits_task(self) -> ModelCard:
+        """The task's questions must fit the architecture, or every forward pass fails."""
+        a, t = self.architecture, self.task
+        if a.n_ctx != Layout(t.digits).n_ctx:
+            raise ValueError(f"{t.digits}-digit questions take {Layout(t.digits).n_ctx} tokens, but the architecture's n_ctx is {a.n_ctx}")
+        if a.d_vocab < D_VOCAB:
+            raise ValueError(f"the task uses {D_VOCAB} tokens, but the architecture's d_vocab is {a.d_vocab}")
+        return self
 
     @property
     def shape(self) -> ModelShape:

@@ -4,8 +4,9 @@ A saved model is two files in one folder: ``NAME.safetensors`` (the bridge's sta
 and ``NAME.json`` (its ``ModelCard``, holding the sha256 of the weights file). Both are
 written to a temporary file in the same folder and moved into place with ``os.replace``,
 so an interrupted save never leaves a half-written file under either name. Loading
-checks the hash, then every key and shape against the card's architecture; any
-problem is a ``ModelError`` naming the file and the fix. Loading never writes.
+checks the hash, then every key and shape against the card's architecture, then that every
+weight is finite (a NaN or an infinity makes every answer meaningless, whatever the hash
+says); any problem is a ``ModelError`` naming the file and the fix. Loading never writes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 from pathlib import Path
 
 import torch
+from pydantic import ValidationError
 
 from circuitspec.errors import ModelError
 from circuitspec.models.build import expected_shapes
@@ -22,6 +24,20 @@ from circuitspec.atomic import atomic_write
 
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
+
+
+def problems_text(err: Exception) -> str:
+    """The first problems of a (pydantic) validation error, on one line."""
+    if isinstance(err, ValidationError):
+        parts = [f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}" for e in err.errors(include_url=False)[:3]]
+        return "; ".join(parts)
+    return _first_line(err)
+
+
+def _first_line(err: BaseException) -> str:
+    """``Type: first line`` of an exception (some carry no message at all)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -73,9 +89,8 @@ def read_card(path: Path) -> ModelCard:
     try:
         return ModelCard.model_validate_json(path.read_bytes())
     except ValueError as err:  # pydantic ValidationError and JSON errors
-        first = str(err).splitlines()
         raise ModelError(
-            "model card does not validate: " + " ".join(first[:3]),
+            "model card does not validate: " + problems_text(err),
             file=str(path),
             hint="the card is corrupt or from another tool; restore it or retrain the model (`circuitspec zoo train NAME`)",
         ) from None
@@ -103,7 +118,19 @@ def load_weights(card: ModelCard, card_path: Path) -> dict[str, torch.Tensor]:
     except Exception as err:  # safetensors raises its own error types
         raise ModelError(f"weights file is not a readable safetensors file ({err})", file=str(wpath), hint=retrain) from None
     check_shapes(tensors, card.architecture, str(wpath))
+    check_finite(tensors, str(wpath), hint=f"restore the original file, or {retrain}")
     return tensors
+
+
+def check_finite(tensors: dict[str, torch.Tensor], where: str, hint: str) -> None:
+    """ModelError when any weight is NaN or infinite: such a model cannot compute an answer."""
+    bad = [k for k in sorted(tensors) if tensors[k].is_floating_point() and not bool(torch.isfinite(tensors[k]).all())]
+    if bad:
+        raise ModelError(
+            f"weights hold NaN or infinite values ({', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}): the model cannot compute",
+            file=where,
+            hint=hint,
+        )
 
 
 def check_shapes(tensors: dict[str, torch.Tensor], arch: Architecture, where: str) -> None:
@@ -166,12 +193,21 @@ def tl_architecture(tl: dict[str, torch.Tensor], where: str, act_fn: str = "relu
             file=where,
             hint="expected keys like embed.W_E, blocks.0.attn.W_Q, blocks.0.mlp.W_in (a HookedTransformer state_dict())",
         ) from None
-    n_layers = 1 + max(int(k.split(".")[1]) for k in tl if k.startswith("blocks."))
+    layers = {k.split(".")[1] for k in tl if k.startswith("blocks.")}
+    if not all(x.isdigit() for x in layers) or (W_E.dim(), W_pos.dim(), W_Q.dim(), W_in.dim()) != (2, 2, 3, 2):
+        raise ModelError(
+            "not a TransformerLens state dict: block numbers or tensor ranks are not a HookedTransformer's",
+            file=where,
+            hint="expected blocks.0..blocks.N with W_E [d_vocab, d_model], W_Q [n_heads, d_model, d_head], W_in [d_model, d_mlp]",
+        )
     n_heads, d_model, d_head = W_Q.shape
-    return Architecture(
-        n_layers=n_layers, n_heads=n_heads, d_model=d_model, d_head=d_head, d_mlp=W_in.shape[1],
-        n_ctx=W_pos.shape[0], d_vocab=W_E.shape[0], act_fn=act_fn,
-    )
+    try:
+        return Architecture(
+            n_layers=1 + max(int(x) for x in layers), n_heads=n_heads, d_model=d_model, d_head=d_head, d_mlp=W_in.shape[1],
+            n_ctx=W_pos.shape[0], d_vocab=W_E.shape[0], act_fn=act_fn,
+        )  # fmt: skip
+    except ValidationError as err:
+        raise ModelError(f"checkpoint's architecture is not supported: {problems_text(err)}", file=where) from None
 
 
 def from_tl(tl: dict[str, torch.Tensor], arch: Architecture, where: str) -> dict[str, torch.Tensor]:
@@ -214,7 +250,9 @@ def from_tl(tl: dict[str, torch.Tensor], arch: Architecture, where: str) -> dict
     out["ln_final.bias"] = tl["ln_final.b"]
     out["unembed.weight"] = tl["unembed.W_U"].T
     out["unembed.bias"] = tl["unembed.b_U"]
-    return {k: v.detach().float().contiguous().clone() for k, v in out.items()}
+    out = {k: v.detach().float().contiguous().clone() for k, v in out.items()}
+    check_finite(out, where, hint="the checkpoint itself is broken; export it again from a model that computes")
+    return out
 
 
 def read_pth(path: Path) -> dict[str, torch.Tensor]:
@@ -222,11 +260,13 @@ def read_pth(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ModelError("checkpoint not found", file=str(path), hint="check the path")
+    if path.stat().st_size == 0:
+        raise ModelError("checkpoint is empty (0 bytes)", file=str(path), hint="the file was not written completely; save it again")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ModelError(
-            f"cannot read checkpoint with weights_only=True ({type(err).__name__}: {str(err).splitlines()[0][:200]})",
+            f"cannot read checkpoint with weights_only=True ({_first_line(err)})",
             file=str(path),
             hint="save a plain state dict: torch.save(model.state_dict(), path)",
         ) from None

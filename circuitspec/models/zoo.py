@@ -2,7 +2,9 @@
 
 ``load(name_or_path)`` accepts a shipped model's name (with or without its ``_tNK``
 part, e.g. ``add_d6_l2_h3_s372001``), a card or weights file, or a folder holding
-one model (or a folder plus a name via ``folder=``).
+one model (or a folder plus a name via ``folder=``). Any other name is an error with the
+closest name: a prefix or a typo is never taken to mean a model, since the wrong model
+would run without a word.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from circuitspec.errors import ModelError, unknown
-from circuitspec.models.card import ModelCard, ModelShape, strip_steps
+from circuitspec.models.card import ModelCard, ModelShape, check_name, strip_steps
 from circuitspec.models.store import CARD_SUFFIX, WEIGHTS_SUFFIX, load_weights, read_card
 
 
@@ -107,11 +109,6 @@ def resolve(name_or_path: str | Path, folder: str | Path | None = None) -> Path:
         return cards[short[0]]
     if len(short) > 1:
         raise ModelError(f"model name {text!r} is ambiguous in {where}", hint="name one of: " + ", ".join(short))
-    prefix = sorted(n for n in cards if n.startswith(text))
-    if len(prefix) == 1:
-        return cards[prefix[0]]
-    if len(prefix) > 1:
-        raise ModelError(f"model name {text!r} is ambiguous in {where}", hint="one of: " + ", ".join(prefix))
     raise unknown("model", text, cards, ModelError, file=str(where))
 
 
@@ -146,18 +143,24 @@ def import_pth(path: str | Path, op: str, *, name: str | None = None, act_fn: st
     ``op`` cannot be read from weights and must be given.
     """
     from circuitspec.models.card import TaskSpec
-    from circuitspec.models.store import from_tl, read_pth, tl_architecture
+    from pydantic import ValidationError
+
+    from circuitspec.models.store import from_tl, problems_text, read_pth, tl_architecture
     from circuitspec.tasks.layout import check_op
 
     check_op(op)
     where = str(path)
+    name = check_name(name if name is not None else Path(path).stem, file=where)
     tl = read_pth(Path(path))
     arch = tl_architecture(tl, where, act_fn=act_fn)
     if (arch.n_ctx - 4) % 3 or arch.n_ctx < 7:
         raise ModelError(f"n_ctx {arch.n_ctx} is not 3 * digits + 4", file=where, hint="only arithmetic models in the paper's layout can be imported")
     tensors = from_tl(tl, arch, where)
     digits = (arch.n_ctx - 4) // 3
-    card = ModelCard(name=name or Path(path).stem, architecture=arch, task=TaskSpec(op=op, digits=digits), notes=f"imported from {Path(path).name}")
+    try:
+        card = ModelCard(name=name, architecture=arch, task=TaskSpec(op=op, digits=digits), notes=f"imported from {Path(path).name}")
+    except ValidationError as err:
+        raise ModelError(f"checkpoint does not fit an arithmetic task: {problems_text(err)}", file=where) from None
     return model_from_tensors(card, tensors, path=None)
 
 
