@@ -145,7 +145,7 @@ def _structure(draw, text: str) -> str:
     """Parse, replace or delete a random subtree, dump again (only when the text still parses)."""
     try:
         data = yaml.load(text, Loader=_LOADER)
-    except (yaml.YAMLError, RecursionError):
+    except Exception:  # PyYAML's own constructors raise anything on a bad tag: no structure to mutate
         return text
     paths = [p for p in _paths(data) if p]
     if not paths:
@@ -160,7 +160,7 @@ def _structure(draw, text: str) -> str:
         parent[path[-1]] = draw(JSONISH)
     try:
         return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
-    except (yaml.YAMLError, RecursionError):
+    except Exception:  # e.g. a recursive alias: not dumpable
         return text
 
 
