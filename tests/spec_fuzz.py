@@ -131,14 +131,15 @@ def _include(draw, text: str) -> str:
     return f"include: {yaml.dump(names, Dumper=_DUMPER, default_flow_style=True, width=10**6).strip()}\n" + body
 
 
-def _paths(data, prefix=()):
+def _paths(data, prefix=(), seen=None):
+    """Every path into parsed YAML, each container once (a recursive alias holds itself)."""
+    seen = set() if seen is None else seen
     yield prefix
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from _paths(v, prefix + (i,))
+    if isinstance(data, (dict, list)) and id(data) not in seen and len(prefix) < 30:
+        seen.add(id(data))
+        items = data.items() if isinstance(data, dict) else enumerate(data)
+        for k, v in items:
+            yield from _paths(v, prefix + (k,), seen)
 
 
 def _structure(draw, text: str) -> str:
