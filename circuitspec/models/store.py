@@ -29,7 +29,10 @@ CARD_SUFFIX = ".json"
 def problems_text(err: Exception) -> str:
     """The first problems of a (pydantic) validation error, on one line."""
     if isinstance(err, ValidationError):
-        parts = [f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}" for e in err.errors(include_url=False)[:3]]
+        parts = [
+            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
+            for e in err.errors(include_url=False)[:3]
+        ]
         return "; ".join(parts)
     return _first_line(err)
 
