@@ -98,6 +98,7 @@ def register(app: typer.Typer) -> None:
         from circuitspec.errors import CircuitSpecError
         from circuitspec.render.report import write_report
         from circuitspec.render.table import timing_table, verdict_table
+        from circuitspec.verify.accuracy import accuracy_warnings
         from circuitspec.verify import orchestrate
         from circuitspec.verify.executors import make_executor
 
@@ -122,6 +123,8 @@ def register(app: typer.Typer) -> None:
         table_console().print(verdict_table(report))
         if progress.seconds:  # Ray tasks send no progress events
             table_console().print(timing_table(progress.seconds, jobs=ex.jobs))
+        for line in accuracy_warnings(report.verdicts):
+            console.print(f"[yellow]warning:[/] {line}", highlight=False)
         console.print(f"report: {out / 'index.html'}  ({len(report.verdicts)} verdicts, {len(p.cached)} reused)")
         if not dot:
             console.print("note: graphviz's 'dot' is not available, so graphs are drawn on the model grid only", highlight=False)

@@ -33,8 +33,8 @@ def list_models(
         return
     table = Table(title=f"{len(cards)} models" + (f" in {folder}" if folder else " in the shipped zoo"))
     table.add_column("name", no_wrap=True)
-    for col in ("shape", "steps", "fails/M [95% CI]", "questions", "worst class"):
-        table.add_column(col, justify="left" if col in ("shape", "worst class") else "right")
+    for col in ("shape", "steps", "fails/M [95% CI]", "questions", "worst class", "families failed"):
+        table.add_column(col, justify="left" if col in ("shape", "worst class", "families failed") else "right")
     for c in cards:
         a, r = c.architecture, c.results
         table.add_row(
@@ -43,6 +43,7 @@ def list_models(
             _fmt_fpm(r) if r else "not measured",
             f"{r.questions:,}" if r else "-",
             _worst_class(r),
+            _families_text(r),
         )
     table_console().print(table)
 
@@ -58,15 +59,24 @@ def _worst_class(results) -> str:
 
 def _markdown_table(cards) -> str:
     lines = [
-        "| model | failures per million [95% CI] (questions) | worst class | reproduce |",
-        "|---|---|---|---|",
+        "| model | failures per million [95% CI] (questions) | worst class | families failed (failures/questions) | search | reproduce |",
+        "|---|---|---|---|---|---|",
     ]
     for c in cards:
         r = c.results
         measured = f"{_fmt_fpm(r)} ({r.questions:,})" if r else "not measured"
         command = f"`{c.recipe.command}`" if c.recipe else "-"
-        lines.append(f"| {c.name} | {measured} | {_worst_class(r) or '-'} | {command} |")
+        search = f"{r.search.failures}/{r.search.questions:,}" if r and r.search else "-"
+        lines.append(f"| {c.name} | {measured} | {_worst_class(r) or '-'} | {_families_text(r)} | {search} | {command} |")
     return "\n".join(lines)
+
+
+def _families_text(results) -> str:
+    """``none of 6`` or the failing families, ``cascade 2/12,040, sparse 1/3,025``."""
+    if not results or not results.families:
+        return "not measured"
+    bad = [f"{n} {f.failures:,}/{f.questions:,}" for n, f in results.families.items() if f.failures]
+    return ", ".join(bad) if bad else f"none of {len(results.families)}"
 
 
 @app.command("train")
@@ -84,6 +94,7 @@ def train_model(
     questions: int = typer.Option(1_000_000, "--questions", help="uniform test questions after training"),
     per_class: int = typer.Option(10_000, "--per-class", help="class-stratified test questions per class"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing model of that name in --out"),
+    hard_fraction: float = typer.Option(0.0, "--hard-fraction", help="share of each batch drawn from sparse and cascade questions"),
 ) -> None:
     """Train a model by name, measure it and save it (rerun the same command to resume after an interruption)."""
     import time
@@ -103,7 +114,7 @@ def train_model(
         torch.set_num_threads(threads)  # evaluation too, not just training
     card = plan(
         name, steps=steps, width=width, d_head=d_head, lr=lr, device=device, threads=threads or None,
-        init_from=init_from, checkpoint_every=checkpoint_every or None,
+        init_from=init_from, checkpoint_every=checkpoint_every or None, hard_fraction=hard_fraction,
     )
     if not force and any(p.exists() for p in paths_for(out, card.name)):
         raise ModelError(f"model {card.name!r} already exists in {out}", file=str(out), hint="pass --force to overwrite, or choose --out")
@@ -145,20 +156,42 @@ def _print_results(card, console: Console | None = None) -> None:
         table.add_row(f"  {op} ({u.questions:,})", f"{u.failures} -> {u.failures_per_million:,.1f} [{u.interval.low:,.1f}, {u.interval.high:,.1f}]")
     for cls, c in r.per_class.items():
         table.add_row(f"class {cls} ({c.questions:,})", f"{100 * c.accuracy:.3f}%")
+    for fam, f in r.families.items():
+        kind = "all" if f.exhaustive else "sampled"
+        classes = ", ".join(f"{k} {v}" for k, v in f.failed_classes.items())
+        table.add_row(
+            f"family {fam} ({f.questions:,} {kind})",
+            f"{f.failures} -> {f.failures * 1e6 / f.questions:,.1f} [{f.interval.low:,.1f}, {f.interval.high:,.1f}]" + (f" ({classes})" if classes else ""),
+        )
+    if r.search is not None:
+        table.add_row(f"search ({r.search.questions:,} structured)", f"{r.search.failures} failed")
     console.print(table)
+    for fam, f in r.families.items():
+        for example in f.examples:
+            console.print(f"  {fam}: {example}", highlight=False)
+    if r.search is not None:
+        for text, count in zip(r.search.shrunk, r.search.shrunk_from):
+            console.print(f"  shrunk ({count} failure{'s' if count > 1 else ''}): {text}", highlight=False)
 
 
 @app.command("eval")
 def eval_model(
     name: str = typer.Argument(..., help="a zoo name (with or without _tNK) or a model path"),
-    questions: int = typer.Option(1_000_000, "--questions", "-n"),
-    per_class: int = typer.Option(10_000, "--per-class"),
+    questions: int = typer.Option(1_000_000, "--questions", "-n", help="uniform questions (0: keep the card's figure)"),
+    per_class: int = typer.Option(10_000, "--per-class", help="class-stratified questions per class (0: keep the card's)"),
     seed: int = typer.Option(None, "--seed", help="question seed (default: the card's, so the figure is reproduced)"),
+    families: bool = typer.Option(True, "--families/--no-families", help="measure the hard-question families"),
+    family_size: int = typer.Option(None, "--family-size", help="questions per sampled family (default: the card's, else 20,000)"),
+    search_n: int = typer.Option(0, "--search", help="also search this many structured questions for failures and shrink each"),
     folder: Path = typer.Option(None, "--folder", help="look NAME up in this folder instead of the shipped zoo"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
     update: bool = typer.Option(False, "--update", help="write the new measurement into the model's card (weights untouched)"),
 ) -> None:
-    """Measure a model again and compare with its card (exit 1 when outside the card's interval)."""
+    """Measure a model again and compare with its card (exit 1 when outside the card's interval).
+
+    Also prints each hard-question family (count, failures, 95% CI) and, with ``--search
+    N``, the simplest forms of the failures a structured search finds.
+    """
     import torch
 
     from circuitspec.models.evaluate import DEFAULT_SEED, measure
@@ -168,8 +201,14 @@ def eval_model(
         torch.set_num_threads(threads)
     model = load(name, folder=folder)
     old = model.card.results
+    if not questions and old is None:
+        from circuitspec.errors import ModelError
+
+        raise ModelError(f"{model.name} has no measured uniform accuracy to keep", hint="pass --questions N")
     seed = seed if seed is not None else (old.uniform.seed if old else DEFAULT_SEED)
-    new = measure(model, questions, per_class, seed)
+    size = family_size or _card_family_size(old)
+    new = measure(model, questions, per_class, seed, family_size=size if families else 0, search=search_n) if questions else None
+    new = _merge(old, new, model, per_class, size if families else 0, search_n)
     if old is not None and old.final_loss is not None:
         new = new.model_copy(update={"final_loss": old.final_loss})
     shown = model.card.model_copy(update={"results": new})
@@ -180,7 +219,7 @@ def eval_model(
         atomic_write(model.path, shown.to_json().encode())
         Console().print(f"updated {model.path}")
         return
-    if old is None:
+    if old is None or not questions:
         return
     ok = consistent(old, new)
     Console().print(
@@ -189,6 +228,39 @@ def eval_model(
     )
     if not ok:
         raise typer.Exit(1)
+
+
+def _card_family_size(results) -> int:
+    from circuitspec.tasks.families import DEFAULT_SIZE
+
+    sizes = {f.size for f in results.families.values()} if results else set()
+    return sizes.pop() if len(sizes) == 1 else DEFAULT_SIZE
+
+
+def _merge(old, new, model, per_class: int, family_size: int, search_n: int):
+    """Results with what was measured now and, for what was skipped (``-n 0``, ``--per-class 0``), the card's."""
+    from circuitspec.models.families import family_failures
+    from circuitspec.models.search import search
+
+    if new is None:
+        update = {}
+        if per_class:
+            from circuitspec.models.evaluate import class_accuracy
+
+            update["per_class"] = class_accuracy(model, per_class, old.class_seed or 0)
+        if family_size:
+            update["families"] = family_failures(model, family_size)
+        if search_n:
+            update["search"] = search(model, search_n)
+        return old.model_copy(update=update)
+    keep = {}
+    if old is not None and not per_class:
+        keep.update(per_class=old.per_class, class_seed=old.class_seed)
+    if old is not None and not family_size:
+        keep["families"] = old.families
+    if old is not None and not search_n:
+        keep["search"] = old.search
+    return new.model_copy(update=keep)
 
 
 def consistent(card_results, new_results) -> bool:

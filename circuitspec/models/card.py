@@ -135,6 +135,7 @@ class Recipe(_Strict):
     warmup_start: float = Field(default=0.01, gt=0, le=1, description="warm-up starts at this fraction of lr")
     schedule: Literal["warmup-cosine"] = "warmup-cosine"
     enrich: bool = True
+    hard_fraction: float = Field(default=0.0, ge=0, le=1, description="share of each batch drawn from sparse and cascade questions (tasks.hard)")
     sub_fraction: float | None = Field(default=None, ge=0, le=1, description="mixed models: probability that a training row is subtraction")
     seed: int
     init_from: str | None = Field(default=None, description="ins1: the addition model copied into the first layers/heads")
@@ -171,12 +172,38 @@ class ClassResult(_Strict):
     accuracy: float
 
 
+class FamilyResult(_Strict):
+    """Teacher-forced accuracy on one hard-question family (``circuitspec.tasks.families``)."""
+
+    op: str
+    questions: int
+    failures: int
+    interval: Interval
+    exhaustive: bool
+    seed: int
+    size: int = Field(description="the size the family was built with (sampled families have this many questions)")
+    failed_classes: dict[str, int] = Field(default_factory=dict, description="failures per question class")
+    examples: list[str] = Field(default_factory=list, description="a few failed questions with the model's answer")
+
+
+class SearchResult(_Strict):
+    """A structured search for failing questions (``models.search``), each failure shrunk to its simplest form."""
+
+    questions: int
+    failures: int
+    seed: int
+    shrunk: list[str] = Field(default_factory=list, description="distinct shrunk failures, with the model's answer")
+    shrunk_from: list[int] = Field(default_factory=list, description="how many failures shrank to each")
+
+
 class Results(_Strict):
     final_loss: float | None = Field(default=None, description="mean training loss over the last steps")
     uniform: UniformResult
     per_op: dict[str, UniformResult] = Field(default_factory=dict, description="mixed models: each operation alone")
     per_class: dict[str, ClassResult] = Field(default_factory=dict)
     class_seed: int | None = None
+    families: dict[str, FamilyResult] = Field(default_factory=dict, description="hard-question families (zoo eval --families)")
+    search: SearchResult | None = Field(default=None, description="zoo eval --search N")
     eval_seconds: float | None = None
 
     @property

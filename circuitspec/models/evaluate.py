@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 
 from circuitspec.models.card import ClassResult, Interval, Results, UniformResult
+from circuitspec.tasks.families import DEFAULT_SIZE as FAMILY_SIZE
 
 GEN_BLOCK = 10_000
 # Rows per forward pass. On a CPU, blocks of thousands of rows allocate activations
@@ -206,12 +207,17 @@ def measure(
     final_loss: float | None = None,
     chunk: int | None = None,
     progress: Progress | None = None,
+    family_size: int = FAMILY_SIZE,
+    search: int = 0,
 ) -> Results:
-    """The card's results: uniform failures (and, for mixed models, per operation) plus per-class accuracy.
+    """The card's results: uniform failures (and, for mixed models, per operation), per-class accuracy,
+    the hard-question families at ``family_size`` (0: none) and a ``search`` of that many structured questions.
 
     Mixed models are measured on ``questions / 2`` addition and ``questions / 2``
     subtraction questions; ``uniform`` is their total.
     """
+    from circuitspec.models.families import family_failures
+    from circuitspec.models.search import search as search_failures
     from circuitspec.models.zoo import make_task
 
     start = time.perf_counter()
@@ -237,5 +243,7 @@ def measure(
         per_op=per_op,
         per_class=classes,
         class_seed=seed + 17 if per_class > 0 else None,
+        families=family_failures(model, family_size, chunk=chunk) if family_size else {},
+        search=search_failures(model, search) if search else None,
         eval_seconds=round(time.perf_counter() - start, 1),
     )

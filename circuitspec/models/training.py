@@ -76,10 +76,12 @@ def lr_at(step: int, recipe: Recipe) -> float:
     return recipe.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / rest))
 
 
-def command_for(name: str, steps: int, width: int, lr: float, threads: int | None, device: str, init_from: str | None, d_head: int | None) -> str:
+def command_for(name: str, steps: int, width: int, lr: float, threads: int | None, device: str, init_from: str | None, d_head: int | None, hard_fraction: float = 0.0) -> str:
     parts = [f"circuitspec zoo train {name}", f"--steps {steps}", f"--width {width}", f"--lr {lr:g}"]
     if d_head is not None and d_head != width // 4:
         parts.append(f"--d-head {d_head}")
+    if hard_fraction:
+        parts.append(f"--hard-fraction {hard_fraction:g}")
     parts.append(f"--device {device}")
     parts.append(f"--threads {threads if threads is not None else 0}")
     if init_from:
@@ -99,10 +101,12 @@ def plan(
     threads: int | None = 1,
     init_from: str | None = None,
     checkpoint_every: int | None = None,
+    hard_fraction: float = 0.0,
 ) -> ModelCard:
     """A card (architecture, task, recipe, reproducing command; no results yet) for a paper-style name.
 
     ``name`` may omit ``_tNK``; then ``steps`` is required and the final name gets it.
+    ``hard_fraction``: share of each batch replaced by sparse and cascade rows (``tasks.hard``).
     """
     parsed = parse_name(name)
     if steps is None:
@@ -111,6 +115,8 @@ def plan(
         steps = parsed.steps
     if parsed.steps is not None and format_ksteps(parsed.steps) != format_ksteps(steps):
         raise ModelError(f"{name!r} says {parsed.steps} steps but {steps} were asked for", hint="drop --steps or the _tNK part of the name")
+    if not 0 <= hard_fraction <= 1:
+        raise ModelError(f"hard fraction must be between 0 and 1, got {hard_fraction}")
     if width % 1 or width < 4:
         raise ModelError(f"width must be at least 4, got {width}")
     if parsed.ins1 and not init_from:
@@ -133,7 +139,8 @@ def plan(
         device=device,
         threads=threads,
         checkpoint_every=checkpoint_every,
-        command=command_for(full, steps, width, lr, threads, device, init_from, d_head),
+        hard_fraction=hard_fraction,
+        command=command_for(full, steps, width, lr, threads, device, init_from, d_head, hard_fraction),
         torch_version=torch.__version__,
     )
     return ModelCard(name=full, architecture=arch, task=TaskSpec(op=parsed.op, digits=parsed.digits), recipe=recipe)
@@ -297,6 +304,8 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             extra = {"sub_p": recipe.sub_fraction} if recipe.sub_fraction is not None else {}
+            if recipe.hard_fraction:
+                extra["hard_p"] = recipe.hard_fraction
             tokens = task.generate(recipe.batch, generator, enrich=recipe.enrich, **extra).to(device)
             loss = answer_loss(module, tokens, n_answer)
             optimizer.zero_grad(set_to_none=True)

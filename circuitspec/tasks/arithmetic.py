@@ -91,6 +91,7 @@ class ArithmeticTask:
         nudge_p: float = 0.25,
         equal_batch_p: float = 0.01,
         sub_p: float = 0.66,
+        hard_p: float = 0.0,
     ) -> torch.Tensor:
         """``n`` questions with gold answers, on the generator's device.
 
@@ -101,7 +102,8 @@ class ArithmeticTask:
         slots of D' are raised to at least D's digit with probability ``nudge_p`` (more
         negative answers and equal columns) and with probability ``equal_batch_p`` the
         whole batch has D' = D. In ``mix`` each row is subtraction with probability
-        ``sub_p``.
+        ``sub_p``. ``hard_p``: each row is, with this probability, replaced by a sparse
+        or cascade row (``tasks.hard``); 0 draws nothing extra, so older recipes reproduce.
         """
         if not isinstance(n, int) or n < 0:
             raise TaskError(f"number of questions must be a non-negative integer, got {n!r}")
@@ -129,6 +131,12 @@ class ArithmeticTask:
             if rand(1).item() < equal_batch_p:
                 nudged = x
             y = torch.where(opr[:, None] == 1, nudged, y)
+        if hard_p > 0:
+            from circuitspec.tasks.hard import hard_digits
+
+            hx, hy = hard_digits(n, d, opr, generator)
+            pick = (rand(n) < hard_p)[:, None]
+            x, y = torch.where(pick, hx, x), torch.where(pick, hy, y)
         return self._assemble(x, y, opr)
 
     def answers(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -263,6 +271,12 @@ class ArithmeticTask:
         from circuitspec.tasks.counterfactual import build
 
         return build(self, self._check_tokens(tokens), self.check_key(key), generator, [self.check_key(k) for k in keep])
+
+    def assemble(self, x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor) -> torch.Tensor:
+        """Questions with gold answers from operands (LongTensor[B, digits], units first) and operator [B] (0 '+', 1 '-')."""
+        if x.dim() != 2 or x.shape != y.shape or x.shape[1] != self.digits or opr.shape != x.shape[:1]:
+            raise TaskError(f"{self.name} needs operands of shape [B, {self.digits}] and an operator [B]")
+        return self._assemble(x, y, opr)
 
     # ---- helpers --------------------------------------------------------------------------
 

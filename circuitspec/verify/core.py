@@ -22,6 +22,7 @@ from circuitspec.engine.facts import FactsParams, load_or_compute
 from circuitspec.match.matcher import MIN_INFORMATIVE, Evaluated, Match, NodeResult, match
 from circuitspec.spec import Hypothesis, applies_to, expand, load
 from circuitspec.verify import metrics
+from circuitspec.verify.accuracy import explained_accuracy
 from circuitspec.verify.verdict import (
     Candidate,
     CircuitMetrics,
@@ -68,7 +69,8 @@ def verify_model(hypotheses: Sequence[Hypothesis | str | os.PathLike], model, *,
         node_sites = {nid: m.sites(nid) for nid in m.assignment.chosen}
         questions = metrics.metric_questions(engine, METRIC_QUESTIONS_PER_CLASS, seed, graph.graph["explains"])
         measured = metrics.measure(engine, m.circuit, node_sites, questions=questions, scope=m.scope, seed=seed)
-        verdicts.append(_judge(h, model, m, measured, facts, seed))
+        verdict = _judge(h, model, m, measured, facts, seed)
+        verdicts.append(verdict.model_copy(update={"model_accuracy": explained_accuracy(model.card, graph.graph["explains"], h.name)}))
     return verdicts
 
 

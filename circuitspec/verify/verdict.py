@@ -72,6 +72,17 @@ class CircuitMetrics(_Frozen):
     clean_accuracy: Estimate | None = None
 
 
+class ExplainedAccuracy(_Frozen):
+    """The model's own accuracy on the classes the hypothesis explains (from its card), and the families it fails there."""
+
+    classes: list[str]
+    questions: int = Field(description="class-stratified questions behind the accuracy")
+    accuracy: Estimate
+    families_measured: list[str] = Field(default=[], description="hard-question families in the card (empty: not measured)")
+    families_failed: dict[str, int] = Field(default={}, description="family -> failures on questions of these classes")
+    warning: str = Field(default="", description="set when the model fails a family on these classes")
+
+
 class ModelLayout(_Frozen):
     """What a renderer needs to know about the model, so reports re-render without it."""
 
@@ -97,6 +108,7 @@ class Verdict(_Frozen):
     useful_sites: list[str] = Field(default=[], description="sites whose ablation breaks some question")
     seed: int
     settings: dict[str, float | int | str] = {}
+    model_accuracy: ExplainedAccuracy | None = Field(default=None, description="the model's accuracy on the explained classes (see verify.accuracy)")
 
     def node(self, node_id: str) -> NodeVerdict:
         for n in self.nodes:
