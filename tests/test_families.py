@@ -72,7 +72,7 @@ def test_hard_rows_are_sparse_or_cascades_and_off_by_default():
     assert zeros > 0.5  # uniform operands are 10% zeros
     classes = task.classes(hard)
     assert (classes >= 3).float().mean() > 0.1  # S3+ is under 1% of uniform questions
-    assert torch.equal(hard[:, -7:], task.answers(hard))
+    assert torch.equal(hard[:, -task.n_answer :], task.answers(hard))
 
 
 def test_the_recipe_records_the_hard_fraction_and_its_command():

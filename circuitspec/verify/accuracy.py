@@ -33,7 +33,10 @@ def explained_accuracy(card, explains: Sequence[str], hypothesis: str) -> Explai
     warning = ""
     if failed:
         listed = ", ".join(f"{n} ({k} of {results.families[n].questions:,})" for n, k in failed.items())
-        warning = f"{card.name} fails question families on classes {hypothesis} explains: {listed}"
+        warning = (
+            f"{card.name} is {100 * value:.2f}% right on the classes {hypothesis} explains ({', '.join(classes)}) "
+            f"and fails question families there: {listed}"
+        )
     return ExplainedAccuracy(
         classes=classes,
         questions=questions,
