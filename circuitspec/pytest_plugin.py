@@ -455,7 +455,7 @@ def assert_holds(spec: Any, model: Any, *, seed: int | None = None) -> "Verdict"
 def assert_node(
     spec: Any, model: Any, node_id: str, *, sites: str | Iterable[str] | None = None, seed: int | None = None
 ) -> "NodeVerdict":
-    """Assert that node ``node_id`` is confirmed (and, with ``sites``, realised exactly there).
+    """Assert that node ``node_id`` is confirmed (and, with ``sites``, placed exactly there).
 
     ``sites`` are written as the paper does: ``"P16.L0.H1"`` or a list of them.
     """

@@ -39,7 +39,9 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from circuitspec.errors import TaskError
-from circuitspec.tasks.layout import TOKEN_CHARS, Layout, check_digits, check_op, variable as lookup_variable
+from circuitspec.tasks.layout import TOKEN_CHARS, Layout, check_digits, check_op
+from circuitspec.vocabulary import key_text
+from circuitspec.vocabulary import variable as lookup_variable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -261,11 +263,6 @@ def parse_key(variable: str, n: int | None = None) -> tuple[str, int | None]:
     return name, n
 
 
-def describe(key: tuple[str, int | None]) -> str:
-    name, n = key
-    return name if n is None else f"{name}({n})"
-
-
 @dataclass(frozen=True)
 class CounterfactualPair:
     """A base and a source question that differ in ``variable``.
@@ -393,7 +390,7 @@ def _pair(draw, op: str, digits: int, key, classes, informative: bool) -> Counte
         found = passing([_from_columns(xs, ys, base.op)])
         assume(found)
         source, value, predicted = found[0]
-    return CounterfactualPair(describe(key), base, source, base_value, value, predicted)
+    return CounterfactualPair(key_text(key), base, source, base_value, value, predicted)
 
 
 def counterfactual_pairs(

@@ -113,7 +113,7 @@ def test_interchange_source_shape_checked(engine, questions, sources):
 def test_functional_forward_matches_bridge(model, engine, questions):
     with torch.no_grad():
         logits, cache = model.bridge.run_with_cache(questions)
-        lp, mine = clean_pass(Weights.from_bridge(model.bridge), questions, None, CAPTURE_ALL)
+        lp, mine = clean_pass(Weights.from_bridge(model.bridge, model.shape), questions, None, CAPTURE_ALL)
     assert torch.allclose(lp, logits.log_softmax(-1), atol=1e-4)
     assert torch.equal(lp.argmax(-1), logits.argmax(-1))
     for layer in range(engine.shape.n_layers):

@@ -87,7 +87,7 @@ def test_model_is_a_zoo_style_bridge_with_a_planted_card(two_digit):
     # every ground-truth site parses as an engine site and fits the model
     for sites in two_digit.truth.values():
         for s in sites:
-            Site.parse(s).check(two_digit.bridge.cfg)
+            Site.parse(s).check(two_digit.model.shape)
 
 
 def test_ablating_each_node_changes_exactly_what_the_causal_model_says(two_digit):

@@ -28,7 +28,7 @@ pytest_plugins = ["pytester"]
 VERDICTS = textwrap.dedent(
     '''
     from circuitspec.verify.verdict import (
-        CircuitMetrics, Estimate, ModelLayout, NodeVerdict, Candidate, Verdict, VariableTest,
+        CircuitMetrics, Estimate, ModelLayout, NodeVerdict, PlacementEvidence, Verdict, VariableTest,
     )
 
     def est(value, low, high, n=200, method="wilson"):
@@ -50,7 +50,7 @@ VERDICTS = textwrap.dedent(
                     variable="SA(1)", accuracy=est(0.41, 0.34, 0.48), changed=est(0.55, 0.48, 0.62), pairs=200,
                     example="base 19+01=+020, source 29+01=+030: predicted +030, model +020",
                 )],
-                runner_up=Candidate(sites=["P6.L0.H0"], score=0.12, passed=False),
+                runner_up=PlacementEvidence(sites=["P6.L0.H0"], score=0.12, passed=False),
                 reason="failed_causal_test", detail="interchange accuracy 0.41 is below 0.80",
                 candidates_considered=3,
             ))

@@ -26,7 +26,7 @@ from circuitspec.render.files import dot_available, dot_svg, slug
 from circuitspec.render.style import STATUS_FILL, UNUSED_FILL, USEFUL_FILL, site_label
 from circuitspec.tasks.layout import Layout
 from circuitspec.verify.verdict import (
-    Candidate,
+    PlacementEvidence,
     CircuitMetrics,
     Estimate,
     ModelLayout,
@@ -98,7 +98,7 @@ def make_verdict(
         if failing and n == digits - 3:
             nodes.append(NodeVerdict(node=node, variables=[f"SV({n})"], required=True, status="not_placed",
                                      reason="failed_causal_test", detail="best candidate P15.L1.H0 reached 0.41",
-                                     runner_up=Candidate(sites=["P15.L1.H0"], score=0.41, passed=False,
+                                     runner_up=PlacementEvidence(sites=["P15.L1.H0"], score=0.41, passed=False,
                                                          tests=[_test(f"SV({n})", 0.41, "133357+182243=+0315600")]),
                                      candidates_considered=4))
         elif failing and n == digits - 2:

@@ -4,7 +4,16 @@ import itertools
 
 from hypothesis import given, settings, strategies as st
 
-from circuitspec.match.solver import Option, solve
+from typing import NamedTuple
+
+from circuitspec.match.solver import solve
+
+
+class Option(NamedTuple):
+    """A stand-in placement: what the solver reads of one (its sites and score)."""
+
+    sites: tuple
+    score: float
 
 
 def before(a: Option, b: Option) -> bool:

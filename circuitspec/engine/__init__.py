@@ -17,8 +17,7 @@ The only place in circuitspec that touches hooks or model internals. Everything 
 
 from circuitspec.engine.interventions import KINDS as INTERVENTION_KINDS
 from circuitspec.engine.interventions import Intervention, interchange, mean, resample, zero
-from circuitspec.engine.sites import KINDS as SITE_KINDS
-from circuitspec.engine.sites import Shape, Site, all_sites, check_sites, parse_sites
+from circuitspec.engine.sites import Site, all_sites, check_sites, parse_sites
 
 # Sites and interventions are plain data; the rest needs torch and loads on first use, so
 # that reading sites (re-rendering a saved report) stays light.
@@ -48,12 +47,10 @@ __all__ = [
     "confirm",
     "probe_sites",
     "INTERVENTION_KINDS",
-    "SITE_KINDS",
     "CleanOutcomes",
     "Engine",
     "Intervention",
     "Outcomes",
-    "Shape",
     "Site",
     "all_sites",
     "check_sites",

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from circuitspec.engine.sites import Shape
+from circuitspec.vocabulary import ModelShape
 from circuitspec.errors import EngineError
 
 _ACT = {
@@ -59,7 +59,7 @@ class LayerWeights:
 
 @dataclass
 class Weights:
-    shape: Shape
+    shape: ModelShape
     embed: torch.Tensor  # [V, d]
     pos: torch.Tensor  # [n_ctx, d]
     layers: list[LayerWeights]
@@ -73,9 +73,8 @@ class Weights:
     state: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
 
     @classmethod
-    def from_bridge(cls, bridge) -> "Weights":
+    def from_bridge(cls, bridge, shape: ModelShape) -> "Weights":
         cfg = bridge.cfg
-        shape = Shape.of(cfg)
         problems = []
         if getattr(cfg, "normalization_type", "LN") != "LN":
             problems.append(f"normalization_type={cfg.normalization_type!r} (need 'LN')")

@@ -28,9 +28,10 @@ import torch
 
 from circuitspec.engine.forward import LayerPatch, Plan, Weights, clean_pass, make_plan, patched_pass
 from circuitspec.engine.interventions import Intervention
-from circuitspec.engine.sites import Shape, Site
+from circuitspec.engine.sites import Site
 from circuitspec.engine.stats import MeanStats
 from circuitspec.errors import EngineError
+from circuitspec.vocabulary import ModelShape
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,11 @@ class Engine:
             raise EngineError(f"reference_size must be at least 1, got {reference_size}")
         self.reference_size = int(reference_size)
         self.memory_budget = int(memory_budget)
-        self.weights = Weights.from_bridge(bridge)
-        self.shape = Shape.of(bridge)
+        try:
+            self.shape = ModelShape.from_config(bridge.cfg, op=task.op, digits=task.layout.digits)
+        except AttributeError as err:
+            raise EngineError(f"cannot read a model shape from {type(bridge).__name__}: {err}") from None
+        self.weights = Weights.from_bridge(bridge, self.shape)
         layout = task.layout
         if layout.n_ctx != self.shape.n_ctx:
             raise EngineError(f"the task's context ({layout.n_ctx} tokens) differs from the model's ({self.shape.n_ctx})")

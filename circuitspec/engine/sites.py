@@ -19,12 +19,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from circuitspec.errors import EngineError, unknown
+from circuitspec.vocabulary import SITE_KINDS, ModelShape
 
-KINDS = ("head", "mlp", "neurons", "resid")
-_KIND_RANK = {k: i for i, k in enumerate(KINDS)}
+_KIND_RANK = {k: i for i, k in enumerate(SITE_KINDS)}
 
 # TransformerLens hook names, one per kind of site.
 HOOKS = {
@@ -33,36 +32,6 @@ HOOKS = {
     "neurons": "blocks.{layer}.mlp.hook_post",
     "resid": "blocks.{layer}.hook_resid_post",
 }
-
-
-@dataclass(frozen=True)
-class Shape:
-    """The part of a model's shape that sites are checked against."""
-
-    n_layers: int
-    n_heads: int
-    n_ctx: int
-    d_mlp: int
-    d_model: int
-    d_head: int
-
-    @classmethod
-    def of(cls, obj: Any) -> "Shape":
-        """From a ``Shape``, a bridge (its ``cfg``), a config or a ``ModelShape``-like object."""
-        if isinstance(obj, Shape):
-            return obj
-        cfg = getattr(obj, "cfg", obj)
-        try:
-            return cls(
-                n_layers=int(cfg.n_layers),
-                n_heads=int(cfg.n_heads),
-                n_ctx=int(cfg.n_ctx),
-                d_mlp=int(cfg.d_mlp),
-                d_model=int(cfg.d_model),
-                d_head=int(cfg.d_head),
-            )
-        except AttributeError as err:
-            raise EngineError(f"cannot read a model shape from {type(obj).__name__}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -78,7 +47,7 @@ class Site:
 
     def __post_init__(self) -> None:
         if self.kind not in _KIND_RANK:
-            raise unknown("site kind", self.kind, KINDS, EngineError)
+            raise unknown("site kind", self.kind, SITE_KINDS, EngineError)
         for name in ("layer", "position"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -180,28 +149,27 @@ class Site:
         return HOOKS[self.kind].format(layer=self.layer)
 
     # -- validation ---------------------------------------------------------------
-    def check(self, shape: Any) -> "Site":
+    def check(self, shape: ModelShape) -> "Site":
         """Raise ``EngineError`` unless the site exists in a model of this shape."""
-        s = Shape.of(shape)
-        if self.layer >= s.n_layers:
+        if self.layer >= shape.n_layers:
             raise EngineError(
-                f"site {self}: layer {self.layer} is outside the model (layers 0..{s.n_layers - 1})",
-                hint=f"the model has {s.n_layers} layer(s)",
+                f"site {self}: layer {self.layer} is outside the model (layers 0..{shape.n_layers - 1})",
+                hint=f"the model has {shape.n_layers} layer(s)",
             )
-        if self.position >= s.n_ctx:
+        if self.position >= shape.n_ctx:
             raise EngineError(
-                f"site {self}: position {self.position} is outside the model (positions 0..{s.n_ctx - 1})",
-                hint=f"the model's context is {s.n_ctx} tokens",
+                f"site {self}: position {self.position} is outside the model (positions 0..{shape.n_ctx - 1})",
+                hint=f"the model's context is {shape.n_ctx} tokens",
             )
-        if self.kind == "head" and self.head >= s.n_heads:
+        if self.kind == "head" and self.head >= shape.n_heads:
             raise EngineError(
-                f"site {self}: head {self.head} is out of range (heads 0..{s.n_heads - 1})",
-                hint=f"the model has {s.n_heads} head(s) per layer",
+                f"site {self}: head {self.head} is out of range (heads 0..{shape.n_heads - 1})",
+                hint=f"the model has {shape.n_heads} head(s) per layer",
             )
-        if self.kind == "neurons" and self.neurons[-1] >= s.d_mlp:
+        if self.kind == "neurons" and self.neurons[-1] >= shape.d_mlp:
             raise EngineError(
-                f"site {self}: neuron {self.neurons[-1]} is out of range (neurons 0..{s.d_mlp - 1})",
-                hint=f"the MLP has {s.d_mlp} neurons",
+                f"site {self}: neuron {self.neurons[-1]} is out of range (neurons 0..{shape.d_mlp - 1})",
+                hint=f"the MLP has {shape.d_mlp} neurons",
             )
         return self
 
@@ -210,37 +178,35 @@ def parse_sites(items: Iterable[str | Site]) -> list[Site]:
     return [Site.parse(x) for x in items]
 
 
-def check_sites(sites: Iterable[Site], shape: Any) -> tuple[Site, ...]:
-    s = Shape.of(shape)
+def check_sites(sites: Iterable[Site], shape: ModelShape) -> tuple[Site, ...]:
     out = []
     for site in sites:
         if not isinstance(site, Site):
             site = Site.parse(site)
-        out.append(site.check(s))
+        out.append(site.check(shape))
     return tuple(out)
 
 
 def all_sites(
-    shape: Any,
+    shape: ModelShape,
     *,
     kinds: Sequence[str] = ("head", "mlp"),
     positions: Iterable[int] | None = None,
     layers: Iterable[int] | None = None,
 ) -> list[Site]:
     """Every head and MLP site (or the given ``kinds`` of 'head', 'mlp', 'resid') of a model, sorted."""
-    s = Shape.of(shape)
     for k in kinds:
         if k not in ("head", "mlp", "resid"):
             raise unknown("site kind to enumerate", k, ("head", "mlp", "resid"), EngineError)
-    pos = list(range(s.n_ctx)) if positions is None else list(positions)
-    lay = list(range(s.n_layers)) if layers is None else list(layers)
+    pos = list(range(shape.n_ctx)) if positions is None else list(positions)
+    lay = list(range(shape.n_layers)) if layers is None else list(layers)
     out: list[Site] = []
     for p in pos:
         for layer in lay:
             if "head" in kinds:
-                out.extend(Site.for_head(layer, p, h) for h in range(s.n_heads))
+                out.extend(Site.for_head(layer, p, h) for h in range(shape.n_heads))
             if "mlp" in kinds:
                 out.append(Site.for_mlp(layer, p))
             if "resid" in kinds:
                 out.append(Site.for_resid(layer, p))
-    return sorted(check_sites(out, s))
+    return sorted(check_sites(out, shape))

@@ -54,7 +54,7 @@ def _fits(node: NodeInstance, site: Site, facts: Facts, *, apply_ablation: bool)
 
 
 def served(sites: Sequence[Site], facts: Facts, answer_positions: Sequence[int], labels: Sequence[str]) -> set[str]:
-    """Answer labels a realisation is held to in its interchange test.
+    """Answer labels a placement is held to in its interchange test.
 
     The labels some site measurably changes when ablated (a neuron set serves what its
     MLP serves); when ablation shows none (a redundant copy), every answer token the

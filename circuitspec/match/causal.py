@@ -1,16 +1,16 @@
-"""Causal confirmation: does patching a realisation change the answer as the task predicts?
+"""Causal confirmation: does patching a placement change the answer as the task predicts?
 
 For a variable instance (``SA(3)``) we draw base questions across the classes where the
 variable matters, build source questions that differ in it (holding the node's ``keep``
 variables equal), and ask the task's causal model for the exact answer after the
-interchange. A realisation is scored on every pair by patching its sites from the source.
+interchange. A placement is scored on every pair by patching its sites from the source.
 
-Only the answer tokens a realisation *serves* are compared: those its ablation measurably
+Only the answer tokens a placement *serves* are compared: those its ablation measurably
 changes (the engine's facts). A site at position p cannot influence the logits before
 p, and the paper's models compute one variable in several places, each copy serving
 some answer digits (the carry into A(n+1) is read from column n at A(n+1)'s own token,
 while the tail's TriCase of column n feeds the higher digits), so a site is held to
-the prediction only where it acts. A pair is *informative* for a realisation when the
+the prediction only where it acts. A pair is *informative* for a placement when the
 predicted answer differs from the base answer on some served token; accuracy is the
 share of informative pairs whose served tokens all equal the prediction. A site that
 serves nothing has no informative pairs and cannot pass.
@@ -25,7 +25,7 @@ import torch
 
 from circuitspec.engine import Engine, Intervention, Site
 from circuitspec.stats import wilson
-from circuitspec.tasks.base import VarKey
+from circuitspec.vocabulary import VarKey
 from circuitspec.tasks.layout import TOKEN_CHARS
 
 # Which question classes exercise a variable: its own operation's branch.
@@ -48,11 +48,6 @@ def classes_for(name: str, available: Sequence[str]) -> list[str]:
     return [c for c in available if c.startswith(prefixes)]
 
 
-def describe(key: VarKey) -> str:
-    name, n = key
-    return name if n is None else f"{name}({n})"
-
-
 @dataclass
 class Pairs:
     """Counterfactual pairs for one variable instance, restricted to clean-correct rows."""
@@ -67,7 +62,7 @@ class Pairs:
 
 @dataclass(frozen=True)
 class Score:
-    """Interchange evidence for one realisation on one variable."""
+    """Interchange evidence for one placement on one variable."""
 
     key: VarKey
     successes: int
@@ -96,7 +91,7 @@ def draw_pairs(
     (empty: all). A cascaded variable (``SV(n)``, n > 0) changes by two routes: its own
     column's TriCase, or, where that column is a tie, the carry from below. The nearest
     source almost always takes the first, so half the pairs are drawn through the
-    second (column n tied in both questions, its TriCase kept): a realisation that only
+    second (column n tied in both questions, its TriCase kept): a placement that only
     reads column n then fails them.
     """
     task = engine.task
@@ -161,23 +156,23 @@ def _round_robin(idx: torch.Tensor, groups: int, size: int) -> torch.Tensor:
 
 
 def score(
-    engine: Engine, pairs: Pairs, realisations: Sequence[Sequence[Site]], served: Sequence[set[str]]
+    engine: Engine, pairs: Pairs, placements: Sequence[Sequence[Site]], served: Sequence[set[str]]
 ) -> list[Score]:
-    """Interchange-score each realisation (a set of sites patched jointly) on ``pairs``.
+    """Interchange-score each placement (a set of sites patched jointly) on ``pairs``.
 
-    ``served[i]``: the answer labels (``"A3"``, ``"sign"``) realisation i is held to.
+    ``served[i]``: the answer labels (``"A3"``, ``"sign"``) placement i is held to.
     """
-    if not realisations:
+    if not placements:
         return []
     if len(pairs.base) == 0:
-        return [Score(pairs.key, 0, 0, 0, None, drawn=0) for _ in realisations]
-    ivs = [Intervention("interchange", tuple(sites), source=pairs.source) for sites in realisations]
+        return [Score(pairs.key, 0, 0, 0, None, drawn=0) for _ in placements]
+    ivs = [Intervention("interchange", tuple(sites), source=pairs.source) for sites in placements]
     out = engine.run(pairs.base, ivs, targets=pairs.predicted)
     pred = out.pred.cpu()  # [I, B, A]
     target_lp = out.target_logprob.cpu()  # [I, B, A]
     clean_lp = out.clean.logprobs.cpu().gather(-1, pairs.predicted.unsqueeze(-1)).squeeze(-1)  # [B, A]
     scores = []
-    for i, sites in enumerate(realisations):
+    for i, sites in enumerate(placements):
         reach = torch.tensor([label in served[i] for label in engine.answer_labels])
         differs = (pairs.predicted != pairs.gold)[:, reach].any(dim=1)
         match = (pred[i][:, reach] == pairs.predicted[:, reach]).all(dim=1)

@@ -4,8 +4,8 @@ For each node: enumerate the sites its kind, positions and layers allow; drop th
 whose measured facts break its behaviour constraints; score the rest by interchange
 tests on every variable the node computes (single sites, co-located head sets up to
 ``max_heads`` that beat their passing subsets, then ranked neuron sets); keep the
-realisations that pass.
-The solver then picks one passing realisation per node so that every edge is real
+placements that pass.
+The solver then picks one passing placement per node so that every edge is real
 information flow and no site serves two nodes.
 """
 
@@ -20,55 +20,19 @@ import networkx as nx
 
 from circuitspec.engine import Engine, Site
 from circuitspec.match import candidates, causal, neurons
-from circuitspec.match.solver import Assignment, Option, solve
+from circuitspec.match.placement import MIN_INFORMATIVE, Placement
+from circuitspec.match.solver import Assignment, solve
 from circuitspec.spec.expand import NodeInstance, site_can_feed
-
-MIN_INFORMATIVE = 20  # fewer informative pairs than this cannot confirm a node
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    """One realisation of a node with its interchange scores, one per variable."""
-
-    sites: tuple[Site, ...]
-    scores: tuple[causal.Score, ...]
-    min_accuracy: float
-
-    @property
-    def value(self) -> float:
-        """The weakest variable's accuracy: every variable must hold."""
-        return min((s.accuracy[0] for s in self.scores), default=0.0)
-
-    @property
-    def gain(self) -> float:
-        """The weakest variable's log-prob gain towards the predicted answers."""
-        return min((s.gain for s in self.scores), default=0.0)
-
-    @property
-    def passed(self) -> bool:
-        return all(s.informative >= MIN_INFORMATIVE and s.accuracy[0] >= self.min_accuracy for s in self.scores)
-
-    @property
-    def plausible(self) -> bool:
-        """Not passed, but the intervals cannot rule it out (too few pairs or a borderline score).
-
-        A realisation that no pair informs about (the variable never changes an answer
-        token it serves) is ruled out when pairs were drawn: it does not carry the variable.
-        """
-        return not self.passed and all(
-            s.accuracy[2] >= self.min_accuracy and (s.informative > 0 or s.drawn == 0) for s in self.scores
-        )
-
 
 @dataclass
 class NodeResult:
     node: NodeInstance
     allowed: int  # sites the node's kind, positions and layers allow
-    considered: int  # realisations that also met the behaviour constraints and were tested
-    evaluated: list[Evaluated] = field(default_factory=list)  # best first
+    considered: int  # placements that also met the behaviour constraints and were tested
+    evaluated: list[Placement] = field(default_factory=list)  # every placement tried, best first
 
     @property
-    def passing(self) -> list[Evaluated]:
+    def passing(self) -> list[Placement]:
         return [e for e in self.evaluated if e.passed]
 
 
@@ -80,8 +44,8 @@ class Match:
     scope: list[bool]  # per answer token: can some node's variable change it (in the causal model)?
 
     def sites(self, node_id: str) -> tuple[Site, ...]:
-        option = self.assignment.chosen.get(node_id)
-        return tuple(option.sites) if option else ()
+        placement = self.assignment.chosen.get(node_id)
+        return tuple(placement.sites) if placement else ()
 
     @property
     def circuit(self) -> list[Site]:
@@ -107,9 +71,7 @@ def match(graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0) -> Match:
         node: NodeInstance = graph.nodes[node_id]["instance"]
         results[node_id] = _place(node, engine, facts, pairs)
 
-    options = {
-        nid: [Option(tuple(e.sites), round(e.value, 9)) for e in r.passing] for nid, r in results.items()
-    }
+    options = {nid: r.passing for nid, r in results.items()}
     required = [nid for nid, r in results.items() if r.node.required]
     assignment = solve(options, [(u, v) for u, v in graph.edges], _feeds, required=required)
     scope = [False] * engine.task.n_answer
@@ -127,19 +89,19 @@ def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
         return result
     pair_sets = [pairs(key, node) for key in node.variables]
 
-    def evaluate(realisations: Sequence[tuple[Site, ...]]) -> list[Evaluated]:
-        if not realisations:
+    def evaluate(placements: Sequence[tuple[Site, ...]]) -> list[Placement]:
+        if not placements:
             return []
-        served = [candidates.served(r, facts, engine.answer_positions, engine.answer_labels) for r in realisations]
-        per_variable = [causal.score(engine, p, realisations, served) for p in pair_sets]
-        result.considered += len(realisations)
+        served = [candidates.served(r, facts, engine.answer_positions, engine.answer_labels) for r in placements]
+        per_variable = [causal.score(engine, p, placements, served) for p in pair_sets]
+        result.considered += len(placements)
         return [
-            Evaluated(sites=r, scores=tuple(v[i] for v in per_variable), min_accuracy=node.min_accuracy)
-            for i, r in enumerate(realisations)
+            Placement(sites=r, scores=tuple(v[i] for v in per_variable), min_accuracy=node.min_accuracy)
+            for i, r in enumerate(placements)
         ]
 
-    evaluated: list[Evaluated] = []
-    if node.site != "neurons":  # a neurons node is realised by a neuron set, never a whole MLP
+    evaluated: list[Placement] = []
+    if node.site != "neurons":  # a neurons node is placed by a neuron set, never a whole MLP
         evaluated += evaluate([(s,) for s in sites])
         evaluated += _needed(evaluate(_colocated_sets(sites, node.max_heads)), evaluated)
     if node.site == "neurons" or (node.site == "any" and not any(e.passed for e in evaluated)):
@@ -148,7 +110,7 @@ def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
     return result
 
 
-def _needed(sets: Sequence[Evaluated], smaller: Sequence[Evaluated]) -> list[Evaluated]:
+def _needed(sets: Sequence[Placement], smaller: Sequence[Placement]) -> list[Placement]:
     """Head sets that do better than every passing subset of them, beyond both intervals.
 
     A set is kept when no subset passes, or when its weakest variable's accuracy interval
@@ -165,11 +127,11 @@ def _needed(sets: Sequence[Evaluated], smaller: Sequence[Evaluated]) -> list[Eva
     return out
 
 
-def _low(e: Evaluated) -> float:
+def _low(e: Placement) -> float:
     return min(s.accuracy[1] for s in e.scores)
 
 
-def _high(e: Evaluated) -> float:
+def _high(e: Placement) -> float:
     return min(s.accuracy[2] for s in e.scores)
 
 
@@ -187,7 +149,7 @@ def _colocated_sets(sites: Sequence[Site], max_heads: int) -> list[tuple[Site, .
     return out
 
 
-def _feeds(src: Option, dst: Option) -> bool:
+def _feeds(src: Placement, dst: Placement) -> bool:
     """Every site of the source can feed every site of the target."""
     return all(
         site_can_feed((a.position, a.layer, _stage_kind(a)), (b.position, b.layer, _stage_kind(b)))

@@ -26,7 +26,7 @@ ATTRIBUTION_ROWS = 256
 
 
 def search(sites: Sequence[Site], engine: Engine, pair_sets, evaluate: Callable) -> list:
-    """Evaluated neuron-set realisations for every MLP site in ``sites``."""
+    """Scored neuron-set placements for every MLP site in ``sites``."""
     mlps = [s for s in sites if s.kind == "mlp"]
     pairs = [p for p in pair_sets if len(p.base)]
     if not mlps or not pairs:
@@ -51,7 +51,7 @@ def search(sites: Sequence[Site], engine: Engine, pair_sets, evaluate: Callable)
 
 
 def _prefix_search(mlp: Site, order: list[int], evaluate: Callable) -> list:
-    def realisation(k: int) -> tuple[Site, ...]:
+    def placement(k: int) -> tuple[Site, ...]:
         return (Site.for_neurons(mlp.layer, mlp.position, order[:k]),)
 
     sizes = []
@@ -59,7 +59,7 @@ def _prefix_search(mlp: Site, order: list[int], evaluate: Callable) -> list:
     while k < len(order):  # the whole MLP is tested as an 'mlp' site already
         sizes.append(k)
         k *= 2
-    tried = dict(zip(sizes, evaluate([realisation(k) for k in sizes])))
+    tried = dict(zip(sizes, evaluate([placement(k) for k in sizes])))
     passing = [e for e in tried.values() if e.passed]
     if not passing:
         return [max(tried.values(), key=lambda e: e.value)]
@@ -72,7 +72,7 @@ def _prefix_search(mlp: Site, order: list[int], evaluate: Callable) -> list:
     lo = max((k for k in tried if k < hi), default=0)
     while hi - lo > 1:  # smallest prefix in (lo, hi] that is as good as the best
         mid = (lo + hi) // 2
-        (e,) = evaluate([realisation(mid)])
+        (e,) = evaluate([placement(mid)])
         tried[mid] = e
         if good(e):
             hi = mid

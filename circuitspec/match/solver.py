@@ -1,13 +1,14 @@
-"""The assignment solver: one realisation per node, all edges respected, most evidence.
+"""The assignment solver: one placement per node, all edges respected, most evidence.
 
-A branch-and-bound search over the nodes' confirmed options. Placing a node always
+A branch-and-bound search over the nodes' confirmed placements (anything with ``sites`` and a
+``score``: ``circuitspec.match.placement.Placement``; the tests use small stand-ins). Placing a node always
 beats leaving it out (lexicographic objective: required nodes placed, then nodes
 placed, then total score), no site serves two nodes, and every hypothesis edge must
 be realisable as information flow between the chosen sites.
 
-Each choice is propagated at once (forward checking): the options of the other nodes
+Each choice is propagated at once (forward checking): the placements of the other nodes
 that now share a site or break an edge are struck out, the most constrained node is
-decided next, and the bound counts only options that are still possible. That keeps
+decided next, and the bound counts only placements that are still possible. That keeps
 the search exact and small on hypotheses with dozens of nodes.
 """
 
@@ -15,20 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
-@dataclass(frozen=True)
-class Option:
-    """One way to realise a node: its sites and the causal evidence for it."""
+class Placement(Protocol):
+    """What the solver reads of a placement: its sites (no site serves two nodes) and its score."""
 
-    sites: tuple[Hashable, ...]
-    score: float
+    @property
+    def sites(self) -> tuple[Hashable, ...]: ...
+
+    @property
+    def score(self) -> float: ...
 
 
 @dataclass
 class Assignment:
-    chosen: dict[str, Option] = field(default_factory=dict)
-    # nodes with passing options that no consistent assignment could place
+    chosen: dict[str, Placement] = field(default_factory=dict)
+    # nodes with passing placements that no consistent assignment could place
     conflicted: list[str] = field(default_factory=list)
     explored: int = 0
     exhaustive: bool = True
@@ -38,14 +42,14 @@ Value = tuple[int, int, float]
 
 
 def solve(
-    options: Mapping[str, Sequence[Option]],
+    placements: Mapping[str, Sequence[Placement]],
     edges: Sequence[tuple[str, str]],
-    compatible: Callable[[Option, Option], bool],
+    compatible: Callable[[Placement, Placement], bool],
     *,
     required: Sequence[str] = (),
     max_steps: int = 200_000,
 ) -> Assignment:
-    """Best assignment of options to nodes.
+    """Best assignment of placements to nodes.
 
     ``compatible(src, dst)`` says whether information can flow from the sites of
     ``src`` to those of ``dst``. The search is exact unless it needs more than
@@ -53,8 +57,8 @@ def solve(
     returned with ``exhaustive=False``.
     """
     required_set = set(required)
-    nodes = sorted(options)
-    start = {n: tuple(sorted(options[n], key=lambda o: (-o.score, tuple(map(str, o.sites))))) for n in nodes}
+    nodes = sorted(placements)
+    start = {n: tuple(sorted(placements[n], key=lambda o: (-o.score, tuple(map(str, o.sites))))) for n in nodes}
     out_edges: dict[str, list[str]] = {n: [] for n in nodes}
     in_edges: dict[str, list[str]] = {n: [] for n in nodes}
     for src, dst in edges:
@@ -62,10 +66,10 @@ def solve(
             out_edges[src].append(dst)
             in_edges[dst].append(src)
 
-    def weight(node: str, option: Option) -> Value:
-        return (int(node in required_set), 1, option.score)
+    def weight(node: str, placement: Placement) -> Value:
+        return (int(node in required_set), 1, placement.score)
 
-    def bound(domains: Mapping[str, tuple[Option, ...]]) -> Value:
+    def bound(domains: Mapping[str, tuple[Placement, ...]]) -> Value:
         r = c = 0
         s = 0.0
         for node, dom in domains.items():
@@ -75,8 +79,8 @@ def solve(
                 s += dom[0].score  # domains stay sorted best first
         return r, c, s
 
-    def propagate(domains: dict[str, tuple[Option, ...]], node: str, option: Option) -> dict[str, tuple[Option, ...]]:
-        sites = set(option.sites)
+    def propagate(domains: dict[str, tuple[Placement, ...]], node: str, placement: Placement) -> dict[str, tuple[Placement, ...]]:
+        sites = set(placement.sites)
         succ, pred = set(out_edges[node]), set(in_edges[node])
         out = {}
         for other, dom in domains.items():
@@ -86,12 +90,12 @@ def solve(
                 o
                 for o in dom
                 if not sites.intersection(o.sites)
-                and (other not in succ or compatible(option, o))
-                and (other not in pred or compatible(o, option))
+                and (other not in succ or compatible(placement, o))
+                and (other not in pred or compatible(o, placement))
             )
         return out
 
-    best: dict[str, Option] = {}
+    best: dict[str, Placement] = {}
     best_value: Value = (-1, -1, -1.0)
     steps = 0
     exhaustive = True
@@ -99,7 +103,7 @@ def solve(
     def add(a: Value, b: Value) -> Value:
         return a[0] + b[0], a[1] + b[1], round(a[2] + b[2], 9)
 
-    def visit(domains: dict[str, tuple[Option, ...]], chosen: dict[str, Option], value: Value) -> None:
+    def visit(domains: dict[str, tuple[Placement, ...]], chosen: dict[str, Placement], value: Value) -> None:
         nonlocal best, best_value, steps, exhaustive
         steps += 1
         if steps > max_steps:
@@ -112,9 +116,9 @@ def solve(
             best, best_value = dict(chosen), value
             return
         node = min(open_nodes, key=lambda n: (-(n in required_set), len(domains[n]), n))
-        for option in domains[node]:
-            chosen[node] = option
-            visit(propagate(domains, node, option), chosen, add(value, weight(node, option)))
+        for placement in domains[node]:
+            chosen[node] = placement
+            visit(propagate(domains, node, placement), chosen, add(value, weight(node, placement)))
             del chosen[node]
             if not exhaustive:
                 return

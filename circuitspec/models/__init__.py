@@ -1,6 +1,6 @@
 """Models: cards, building, storage, training, evaluation and the shipped zoo.
 
-``card`` imports without torch (``ModelCard``, ``parse_name``, ``ModelShape``); the rest
+``card`` imports without torch (``ModelCard``, ``parse_name``; the shape is ``vocabulary.ModelShape``); the rest
 loads on first use.
 """
 
@@ -9,7 +9,6 @@ from circuitspec.models.card import (
     ClassResult,
     Interval,
     ModelCard,
-    ModelShape,
     Recipe,
     Results,
     TaskSpec,
@@ -42,7 +41,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "Architecture", "ClassResult", "Interval", "ModelCard", "ModelShape", "Recipe", "Results", "TaskSpec",
+    "Architecture", "ClassResult", "Interval", "ModelCard", "Recipe", "Results", "TaskSpec",
     "UniformResult", "parse_name", "strip_steps", *_LAZY,
 ]
 

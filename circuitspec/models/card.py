@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from circuitspec.errors import ModelError
 from circuitspec.tasks.layout import D_VOCAB, MAX_DIGITS, Layout
+from circuitspec.vocabulary import DEFAULT_WIDTH, ModelShape, zoo_shape
 
 CARD_VERSION = 1
 # Far above any arithmetic transformer, low enough that a corrupt or hostile card cannot make
@@ -223,20 +224,6 @@ class Results(_Strict):
         return min((c.accuracy for c in self.per_class.values()), default=None)
 
 
-@dataclass(frozen=True)
-class ModelShape:
-    """What hypothesis expansion needs to know about a model."""
-
-    op: str
-    digits: int
-    n_layers: int
-    n_heads: int
-    n_ctx: int
-    d_mlp: int
-    d_model: int
-    d_head: int
-
-
 class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -289,13 +276,7 @@ class ModelCard(BaseModel):
         return self.model_dump_json(indent=2) + "\n"
 
 
-def default_architecture(digits: int, n_layers: int, n_heads: int, width: int = 128, d_head: int | None = None) -> Architecture:
-    """The zoo's shape: d_head = width / 4 unless given, d_mlp = 4 * width, n_ctx = 3 * digits + 4."""
-    return Architecture(
-        n_layers=n_layers,
-        n_heads=n_heads,
-        d_model=width,
-        d_head=d_head if d_head is not None else max(1, width // 4),
-        d_mlp=4 * width,
-        n_ctx=3 * digits + 4,
-    )
+def default_architecture(digits: int, n_layers: int, n_heads: int, width: int = DEFAULT_WIDTH, d_head: int | None = None) -> Architecture:
+    """The zoo's shape (``vocabulary.zoo_shape``): d_head = width / 4 unless given, d_mlp = 4 * width."""
+    s = zoo_shape("add", digits, n_layers, n_heads, width=width, d_head=d_head)
+    return Architecture(n_layers=s.n_layers, n_heads=s.n_heads, d_model=s.d_model, d_head=s.d_head, d_mlp=s.d_mlp, n_ctx=s.n_ctx)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from circuitspec.errors import ModelError, unknown
-from circuitspec.models.card import ModelCard, ModelShape, check_name, strip_steps
+from circuitspec.models.card import ModelCard, check_name, strip_steps
+from circuitspec.vocabulary import ModelShape
 from circuitspec.models.store import CARD_SUFFIX, WEIGHTS_SUFFIX, load_weights, read_card
 
 

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import graphviz
 import networkx as nx
 
+from circuitspec.errors import ReportError
 from circuitspec.engine.sites import Site
 from circuitspec.render.style import STATUS_FILL, site_label
 from circuitspec.render.summary import reason_text
@@ -79,7 +80,7 @@ def verdict_digraph(verdict: Verdict) -> nx.DiGraph:
     for a, b in verdict.edges:
         missing = [x for x in (a, b) if x not in g]
         if missing:
-            raise ValueError(f"verdict {verdict.hypothesis!r} on {verdict.model!r} has an edge {a} -> {b} to unknown node(s) {missing}")
+            raise ReportError(f"verdict {verdict.hypothesis!r} on {verdict.model!r} has an edge {a} -> {b} to unknown node(s) {missing}")
         g.add_edge(a, b)
     return g
 

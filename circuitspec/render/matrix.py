@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from circuitspec.errors import ReportError
 from circuitspec.render.style import HEADER_FILL, MISSING_FILL, STATUS_FILL, VERDICT_FILL, site_label
 from circuitspec.render.svg import LINE_HEIGHT, Canvas, text_width
 from circuitspec.verify.verdict import NodeVerdict, Verdict
@@ -64,7 +65,7 @@ def matrix(verdicts: Sequence[Verdict], hypothesis: str) -> Matrix:
     """The matrix of ``hypothesis`` over the models it has verdicts for (models sorted by name)."""
     mine = sorted((v for v in verdicts if v.hypothesis == hypothesis), key=lambda v: v.model)
     if not mine:
-        raise ValueError(f"no verdicts for hypothesis {hypothesis!r}")
+        raise ReportError(f"no verdicts for hypothesis {hypothesis!r}")
     nodes = merge_orders([[n.node for n in v.nodes] for v in mine])
     required: dict[str, bool] = {}
     cells: dict[tuple[str, str], MatrixCell] = {}

@@ -4,7 +4,7 @@ Columns are token positions (headed by the paper's labels: D5 .. OPR .. D'0, =, 
 position index), rows are the attention heads of each layer followed by that layer's MLP (and a
 RESID row for a layer only if the verdict uses a residual-stream site there). Each cell is one of
 
-- ``node``:   names the placed node(s) whose realisation includes a site in this cell, coloured by the
+- ``node``:   names the placed node(s) whose placement includes a site in this cell, coloured by the
   node's status (several nodes in one cell take the worst status's colour);
 - ``useful``: a useful site (ablating it breaks some question) that no node was assigned to;
 - ``unused``: neither, drawn grey.
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import textwrap
 from typing import Literal
 
+from circuitspec.errors import ReportError
 from circuitspec.engine.sites import Site
 from circuitspec.render.style import (
     HEADER_FILL,
@@ -121,7 +122,7 @@ def node_map(verdict: Verdict) -> NodeMap:
     def at(site: Site) -> Cell:
         key = (_row_of(site), site.position)
         if key not in cells:
-            raise ValueError(
+            raise ReportError(
                 f"site {site} of verdict {verdict.hypothesis!r} on {verdict.model!r} lies outside the model layout "
                 f"({lay.n_layers} layers, {lay.n_heads} heads, {lay.n_ctx} positions)"
             )

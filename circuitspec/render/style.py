@@ -48,7 +48,7 @@ def _neurons_text(neurons: tuple[int, ...]) -> str:
 
 
 def site_label(sites: Iterable[str | Site], *, sep: str = " ") -> str:
-    """Compact, paper-style text for a realisation: co-located heads joined with ``+``.
+    """Compact, paper-style text for a placement: co-located heads joined with ``+``.
 
     Order follows the sites' natural order (position, layer, kind, head); neuron sets longer
     than ``MAX_NEURONS_SHOWN`` are abbreviated with a count.

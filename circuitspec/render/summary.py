@@ -2,7 +2,7 @@
 
 Definitions (shared by the terminal table, JUnit XML and the HTML report):
 
-- *placed*: a node that has a realisation (status ``confirmed`` or ``unconfirmed``);
+- *placed*: a node that has a placement (status ``confirmed`` or ``unconfirmed``);
   the table shows placed required nodes / required nodes.
 - *worst node*: among required nodes and placed optional ones, the one with the worst status
   (not placed < unconfirmed < confirmed), ties broken by the lowest interchange accuracy of its

@@ -3,9 +3,11 @@
     from circuitspec.spec import load, expand, make_shape
     h = load("specs/addition.yaml")
     graph = expand(h, make_shape("add", 6, 2, 3))     # networkx.DiGraph of NodeInstance
+
+Its vocabulary (operations, question classes, node site kinds, ``ModelShape``) lives in
+``circuitspec.vocabulary``.
 """
 
-from circuitspec.models.card import ModelShape
 from circuitspec.spec.builder import EACH_ANSWER_DIGIT, EACH_DIGIT, HypothesisBuilder, attends, build
 from circuitspec.spec.expand import (
     Applicability,
@@ -21,8 +23,6 @@ from circuitspec.spec.expand import (
 )
 from circuitspec.spec.loader import dumps, load, loads
 from circuitspec.spec.schema import (
-    QUESTION_CLASSES,
-    SITE_KINDS,
     AppliesTo,
     Attends,
     Bounds,
@@ -37,7 +37,7 @@ from circuitspec.spec.schema import (
 
 __all__ = [
     "Applicability", "AppliesTo", "Attends", "Bounds", "CausalTest", "Checks", "EACH_ANSWER_DIGIT", "EACH_DIGIT",
-    "Edge", "Hypothesis", "HypothesisBuilder", "Impacts", "ModelShape", "Node", "NodeInstance", "NodeOverride",
-    "QUESTION_CLASSES", "SITE_KINDS", "applies_to", "attends", "build", "can_feed", "default_shape", "dumps",
+    "Edge", "Hypothesis", "HypothesisBuilder", "Impacts", "Node", "NodeInstance", "NodeOverride",
+    "applies_to", "attends", "build", "can_feed", "default_shape", "dumps",
     "expand", "instances", "load", "loads", "make_shape", "shape_text", "site_can_feed",
 ]

@@ -40,7 +40,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from circuitspec.errors import SpecError, closest
-from circuitspec.models.card import MAX_HEADS_PER_LAYER, MAX_LAYERS, ModelShape
+from circuitspec.models.card import MAX_HEADS_PER_LAYER, MAX_LAYERS
 from circuitspec.spec.expr import (
     PositionSpec,
     TemplateError,
@@ -52,8 +52,10 @@ from circuitspec.spec.expr import (
     parse_template,
     parse_variables,
 )
-from circuitspec.spec.schema import QUESTION_CLASSES, Hypothesis, Node, SiteKind
-from circuitspec.tasks.layout import MAX_DIGITS, VARIABLES, Layout
+from circuitspec.spec.schema import Hypothesis, Node
+from circuitspec.tasks.layout import MAX_DIGITS, Layout
+from circuitspec.vocabulary import DEFAULT_WIDTH, QUESTION_CLASSES, VARIABLES, ModelShape, NodeSiteKind
+from circuitspec.vocabulary import n_ctx as context
 
 MAX_INSTANCES = 20_000  # expanded nodes and edges, all templates together (bounds check time and memory)
 _STAGE_KINDS = {"head": (0,), "mlp": (1,), "neurons": (1,), "any": (0, 1)}
@@ -81,7 +83,7 @@ class NodeInstance(BaseModel):
     template: str  # the id as written in the spec, e.g. "SA{n}"
     bindings: dict[str, int]  # the for_each values, e.g. {"n": 3}
     variables: list[tuple[str, int | None]]  # [("SA", 3)], several for a polysemantic node
-    site: SiteKind
+    site: NodeSiteKind
     max_heads: int
     positions: list[int]  # sorted token positions where it may be
     layers: list[int]  # sorted layers where it may be
@@ -125,12 +127,13 @@ def make_shape(
     n_layers: int,
     n_heads: int,
     *,
-    d_mlp: int = 2040,
-    d_model: int = 510,
+    d_mlp: int | None = None,
+    d_model: int = DEFAULT_WIDTH,
     d_head: int | None = None,
     n_ctx: int | None = None,
 ) -> ModelShape:
-    """A ``ModelShape`` from the numbers that matter to a hypothesis (the paper's width by default)."""
+    """A ``ModelShape`` from the numbers that matter to a hypothesis (the zoo's sizes by default:
+    d_mlp = 4 * d_model, d_head = d_model / 4, as ``vocabulary.zoo_shape``)."""
     for what, v, lo in (("digits", digits, 1), ("layers", n_layers, 1), ("heads", n_heads, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise SpecError(f"{what} must be a positive integer, got {v!r}")
@@ -144,10 +147,10 @@ def make_shape(
         digits=digits,
         n_layers=n_layers,
         n_heads=n_heads,
-        n_ctx=3 * digits + 4 if n_ctx is None else n_ctx,
-        d_mlp=d_mlp,
+        n_ctx=context(digits) if n_ctx is None else n_ctx,
+        d_mlp=4 * d_model if d_mlp is None else d_mlp,
         d_model=d_model,
-        d_head=d_head if d_head is not None else max(1, d_model // n_heads),
+        d_head=d_head if d_head is not None else max(1, d_model // 4),
     )
 
 
@@ -367,7 +370,7 @@ def _answers(texts: list[str], scope, ctx: _Ctx, field: tuple) -> list[str]:
                 if label not in out:
                     out.append(label)
         except TemplateError as err:
-            raise TemplateError(err.message, hint=err.hint, subpath=field + (i,)) from None
+            raise err.under(*field, i) from None
     order = {label: k for k, label in enumerate(ctx.layout.answer_labels)}
     return sorted(out, key=order.__getitem__)
 
@@ -422,7 +425,7 @@ def _instance(node: Node, binding: dict[str, int], ctx: _Ctx) -> NodeInstance:
         try:
             attends.append((_positions(a.to, scope, ctx, "to"), a.min_share))
         except TemplateError as err:
-            raise TemplateError(err.message, hint=err.hint, subpath=("attends", j) + err.subpath) from None
+            raise err.under("attends", j) from None
     exactly = at_least = None
     if node.impacts is not None:
         if node.impacts.exactly is not None:
@@ -461,7 +464,7 @@ def _sub(path: tuple, fn):
     try:
         return fn()
     except TemplateError as err:
-        raise TemplateError(err.message, hint=err.hint, subpath=path + err.subpath) from None
+        raise err.under(*path) from None
 
 
 def _binding_text(binding: dict[str, int]) -> str:
@@ -484,9 +487,9 @@ def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGra
                 hint="pick a model inside applies_to, or widen applies_to",
                 **h.where("applies_to"),
             )
-    if shape.n_ctx != 3 * shape.digits + 4:
+    if shape.n_ctx != context(shape.digits):
         raise SpecError(
-            f"the model's context is {shape.n_ctx} tokens, but {shape.digits}-digit questions take {3 * shape.digits + 4}",
+            f"the model's context is {shape.n_ctx} tokens, but {shape.digits}-digit questions take {context(shape.digits)}",
             **h.where(),
         )
     ctx = _Ctx(shape)

@@ -36,8 +36,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from circuitspec.errors import closest
-from circuitspec.tasks.layout import VARIABLES
+from circuitspec.errors import TemplateError, closest
+from circuitspec.vocabulary import VARIABLES
 
 MAX_TEXT = 300  # longest template string accepted
 MAX_DEPTH = 32  # deepest nesting of parentheses / unary signs
@@ -46,23 +46,6 @@ MAX_VALUE = 10**9  # |intermediate results| beyond this are an error (no runaway
 BUILTINS = ("digits", "layers", "heads", "last")
 FUNCTIONS = ("min", "max")
 POSITION_WORDS = ("D", "D'", "A", "P", "OPR", "=", "sign", "predicts")
-
-
-class TemplateError(ValueError):
-    """A template string that does not parse or evaluate.
-
-    ``subpath`` locates the problem below the object being validated (a key of a
-    mapping, an index of a list); the loader turns it into a file line and column.
-    """
-
-    def __init__(self, message: str, *, hint: str | None = None, subpath: tuple = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.subpath = tuple(subpath)
-
-    def __str__(self) -> str:  # pydantic shows str(err) in its own messages
-        return self.message
 
 
 def _did_you_mean(name: str, allowed) -> str:

@@ -35,25 +35,13 @@ from circuitspec.spec.expr import (
     show,
 )
 from circuitspec.models.card import MAX_HEADS_PER_LAYER, MAX_LAYERS
-from circuitspec.tasks.layout import MAX_DIGITS, OPERATIONS, VARIABLES
+from circuitspec.tasks.layout import MAX_DIGITS
+from circuitspec.vocabulary import NODE_SITE_KINDS, OPERATIONS, QUESTION_CLASSES, VARIABLES, NodeSiteKind, Op
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
-    from circuitspec.models.card import ModelShape
-
-Op = Literal["add", "sub", "mix"]
-SiteKind = Literal["head", "mlp", "neurons", "any"]
-SITE_KINDS: tuple[str, ...] = ("head", "mlp", "neurons", "any")
-
-# Question complexity classes per operation (the task's names: tasks/classes.py, which imports torch).
-ADD_CLASSES = tuple(f"S{k}" for k in range(6))
-SUB_CLASSES = tuple(f"M{k}" for k in range(5)) + tuple(f"N{k}" for k in range(1, 5))
-QUESTION_CLASSES: dict[str, tuple[str, ...]] = {
-    "add": ADD_CLASSES,
-    "sub": SUB_CLASSES,
-    "mix": ADD_CLASSES + SUB_CLASSES,
-}
+    from circuitspec.vocabulary import ModelShape
 
 MAX_HEADS = 64
 MAX_PAIRS = 1_000_000
@@ -118,7 +106,7 @@ def _wrap(sub: tuple, fn, *args):
     try:
         return fn(*args)
     except TemplateError as err:
-        raise TemplateError(err.message, hint=err.hint, subpath=sub + err.subpath) from None
+        raise err.under(*sub) from None
 
 
 def show_ref(ref: tuple) -> str:
@@ -262,7 +250,7 @@ Flow = Annotated[str, BeforeValidator(_flow)]
 ForEach = Annotated[
     dict[str, str | list[str]], BeforeValidator(_for_each, json_schema_input_type=dict[str, int | str | list[int | str]])
 ]
-Site = Annotated[SiteKind, BeforeValidator(_choice(SITE_KINDS, "site kind"))]
+Site = Annotated[NodeSiteKind, BeforeValidator(_choice(NODE_SITE_KINDS, "site kind"))]
 Task = Annotated[Op, BeforeValidator(_choice(OPERATIONS, "task"))]
 Ops = Annotated[list[Op], BeforeValidator(_ops, json_schema_input_type=str | list[str])]
 Share = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]

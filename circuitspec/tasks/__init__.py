@@ -4,7 +4,8 @@ Kept importable without torch (``spec/`` reads ``layout``); the torch-backed par
 load on first use.
 """
 
-from circuitspec.tasks.layout import MAX_DIGITS, OPERATIONS, VARIABLES, Layout, Variable
+from circuitspec.tasks.layout import MAX_DIGITS, Layout
+from circuitspec.vocabulary import OPERATIONS, VARIABLES, Variable
 
 __all__ = ["MAX_DIGITS", "OPERATIONS", "VARIABLES", "Layout", "Variable", "ArithmeticTask", "Task", "Counterfactuals"]
 

@@ -12,7 +12,7 @@ import torch
 
 from circuitspec.errors import TaskError, unknown
 from circuitspec.tasks import causal, classes
-from circuitspec.tasks.base import Counterfactuals, VarKey
+from circuitspec.tasks.base import Counterfactuals
 from circuitspec.tasks.columns import assemble, split
 from circuitspec.tasks.layout import (
     D_VOCAB,
@@ -20,13 +20,12 @@ from circuitspec.tasks.layout import (
     MINUS,
     PLUS,
     TOKEN_CHARS,
-    VARIABLES,
     Layout,
-    Variable,
     check_digits,
     check_op,
 )
-from circuitspec.tasks.layout import variable as lookup_variable
+from circuitspec.vocabulary import VARIABLES, Variable
+from circuitspec.vocabulary import variable as lookup_variable
 
 
 class ArithmeticTask:

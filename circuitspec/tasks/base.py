@@ -17,10 +17,10 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from circuitspec.tasks.layout import Layout, Variable
+from circuitspec.tasks.layout import Layout
+from circuitspec.vocabulary import Variable, VarKey
 
 # A variable instance: ("SA", 3) or ("OPR", None).
-VarKey = tuple[str, int | None]
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Counterfactuals:
 @runtime_checkable
 class Task(Protocol):
     name: str
+    op: str  # the operation its questions use (add, sub, mix): part of a model's shape
     layout: Layout
     n_ctx: int
     d_vocab: int

@@ -23,8 +23,7 @@ from collections.abc import Mapping
 import torch
 
 from circuitspec.tasks.layout import MINUS, PLUS
-
-NONE, UNCERTAIN, CARRY = 0, 1, 2
+from circuitspec.vocabulary import CARRY, NONE, UNCERTAIN
 SMALL = torch.int8  # every variable fits; the public API widens to int64 at the edges
 
 # Each cascaded variable and the TriCase it folds: XV(n) is XT(n)'s carry unless XT(n) is

@@ -17,16 +17,14 @@ from __future__ import annotations
 import torch
 
 from circuitspec.errors import TaskError, unknown
-from circuitspec.tasks.causal import CARRY, NONE, UNCERTAIN
+from circuitspec.vocabulary import ADD_CLASSES, CARRY, NONE, QUESTION_CLASSES, SUB_CLASSES, UNCERTAIN
 
-ADD_CLASSES = [f"S{k}" for k in range(6)]
-SUB_CLASSES = [f"M{k}" for k in range(5)] + [f"N{k}" for k in range(1, 5)]
-ALL_CLASSES = ADD_CLASSES + SUB_CLASSES
+ALL_CLASSES = QUESTION_CLASSES["mix"]
 _OPEN = {"S": 5, "M": 4, "N": 4}  # the top class of each family means "this long or longer"
 
 
 def class_names(op: str) -> list[str]:
-    return {"add": ADD_CLASSES, "sub": SUB_CLASSES, "mix": ALL_CLASSES}[op]
+    return list(QUESTION_CLASSES[op])
 
 
 def min_digits(cls: str) -> int:

@@ -15,18 +15,14 @@ from collections.abc import Callable, Sequence
 import torch
 
 from circuitspec.tasks import causal
-from circuitspec.tasks.base import Counterfactuals, VarKey
+from circuitspec.tasks.base import Counterfactuals
+from circuitspec.vocabulary import VarKey, key_text
 from circuitspec.tasks.columns import assemble, split
 
 PER_ROUND = 16  # candidates per row in one vectorised draw
 ROUNDS = 4  # draws per re-draw width before giving up on a row
 
 Candidates = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-
-
-def describe(key: VarKey) -> str:
-    name, n = key
-    return name if n is None else f"{name}({n})"
 
 
 def build(task, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, keep: Sequence[VarKey]) -> Counterfactuals:
@@ -122,8 +118,8 @@ def _take_first(current, candidates, ok: torch.Tensor, open_rows: torch.Tensor, 
 
 
 def _reasons(task, key, keep, found, differs_ever, keeps_ever) -> list[str | None]:
-    what = describe(key)
-    kept = ", ".join(describe(k) for k in keep)
+    what = key_text(key)
+    kept = ", ".join(key_text(k) for k in keep)
     name = key[0]
     if name == "OPR" and task.op != "mix":
         no_change = f"{task.name} has a single operator, so OPR cannot differ"

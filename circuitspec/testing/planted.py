@@ -66,7 +66,7 @@ DIGIT, CARRY = "digit", "carry"  # what a head copies: the digit value, or the c
 
 
 class PlantError(CircuitSpecError):
-    """Planting parameters that cannot be realised (too few heads or layers)."""
+    """Planting parameters that cannot be placed (too few heads or layers)."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Verification: metrics, verdicts and orchestration over models."""
 
 from circuitspec.verify.verdict import (
-    Candidate,
+    PlacementEvidence,
     CircuitMetrics,
     Estimate,
     ModelLayout,
@@ -11,7 +11,7 @@ from circuitspec.verify.verdict import (
     VariableTest,
 )
 
-__all__ = ["Candidate", "CircuitMetrics", "Estimate", "ModelLayout", "NodeVerdict", "Report", "Verdict", "VariableTest", "verify"]
+__all__ = ["PlacementEvidence", "CircuitMetrics", "Estimate", "ModelLayout", "NodeVerdict", "Report", "Verdict", "VariableTest", "verify"]
 
 
 def __getattr__(name: str):

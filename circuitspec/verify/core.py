@@ -3,8 +3,8 @@
 Facts are measured once per model (and cached on disk by the engine), then each
 hypothesis is expanded for the model's shape, matched, measured and judged:
 
-- a node is *confirmed* when the solver placed it on a realisation that passed its
-  interchange test; *unconfirmed* when no realisation passed but the best one's
+- a node is *confirmed* when the solver placed it on a placement that passed its
+  interchange test; *unconfirmed* when no placement passed but the best one's
   interval still reaches the threshold (too little evidence either way); *not placed*
   otherwise, with the reason;
 - the hypothesis *holds* when every required node is confirmed and every circuit-level
@@ -19,12 +19,14 @@ from collections.abc import Sequence
 
 from circuitspec.engine import Engine
 from circuitspec.engine.facts import FactsParams, load_or_compute
-from circuitspec.match.matcher import MIN_INFORMATIVE, Evaluated, Match, NodeResult, match
+from circuitspec.match.matcher import Match, NodeResult, match
+from circuitspec.match.placement import MIN_INFORMATIVE, Placement
 from circuitspec.spec import Hypothesis, applies_to, expand, load
 from circuitspec.verify import metrics
 from circuitspec.verify.accuracy import explained_accuracy
+from circuitspec.vocabulary import key_text
 from circuitspec.verify.verdict import (
-    Candidate,
+    PlacementEvidence,
     CircuitMetrics,
     Estimate,
     ModelLayout,
@@ -100,13 +102,13 @@ def _not_applicable(h: Hypothesis, model, reason: str, seed: int) -> Verdict:
     )
 
 
-def _tests(e: Evaluated) -> list[VariableTest]:
+def _tests(e: Placement) -> list[VariableTest]:
     out = []
     for s in e.scores:
         acc, changed = s.accuracy, s.changed_share
         out.append(
             VariableTest(
-                variable=_key_text(s.key),
+                variable=key_text(s.key),
                 accuracy=_estimate(acc, s.informative),
                 changed=_estimate(changed, s.informative),
                 pairs=s.informative,
@@ -121,36 +123,30 @@ def _estimate(triple: tuple[float, float, float], n: int) -> Estimate:
     return Estimate(value=round(value, 6), low=round(low, 6), high=round(high, 6), n=n, method="wilson")
 
 
-def _key_text(key) -> str:
-    name, n = key
-    return name if n is None else f"{name}({n})"
-
-
-def _candidate(e: Evaluated) -> Candidate:
-    return Candidate(sites=[str(s) for s in e.sites], score=round(e.value, 6), tests=_tests(e), passed=e.passed)
+def _evidence(e: Placement) -> PlacementEvidence:
+    return PlacementEvidence(sites=[str(s) for s in e.sites], score=round(e.value, 6), tests=_tests(e), passed=e.passed)
 
 
 def _node_verdict(node_id: str, r: NodeResult, m: Match) -> NodeVerdict:
     node = r.node
     common = dict(
         node=node_id,
-        variables=[_key_text(k) for k in node.variables],
+        variables=[key_text(k) for k in node.variables],
         required=node.required,
         candidates_considered=r.considered,
     )
-    chosen = m.assignment.chosen.get(node_id)
-    if chosen is not None:
-        e = next(e for e in r.passing if tuple(e.sites) == tuple(chosen.sites))
-        others = [x for x in r.evaluated if tuple(x.sites) != tuple(chosen.sites)]
+    e = m.assignment.chosen.get(node_id)
+    if e is not None:
+        others = [x for x in r.evaluated if tuple(x.sites) != tuple(e.sites)]
         return NodeVerdict(
             **common,
             status="confirmed",
             sites=[str(s) for s in e.sites],
             tests=_tests(e),
-            runner_up=_candidate(others[0]) if others else None,
+            runner_up=_evidence(others[0]) if others else None,
         )
     best = r.evaluated[0] if r.evaluated else None
-    runner = _candidate(best) if best else None
+    runner = _evidence(best) if best else None
     if r.considered == 0:
         where = f"{r.allowed} site(s) allowed by kind, positions and layers"
         detail = f"no candidate: {where}; none met the behaviour constraints" if r.allowed else f"no candidate: {where}"
@@ -160,13 +156,13 @@ def _node_verdict(node_id: str, r: NodeResult, m: Match) -> NodeVerdict:
             **common,
             status="not_placed",
             reason="edge_conflict",
-            detail=f"{len(r.passing)} realisation(s) passed, but none fits the edges and the other nodes' sites",
+            detail=f"{len(r.passing)} placement(s) passed, but none fits the edges and the other nodes' sites",
             runner_up=runner,
         )
     weakest = min(best.scores, key=lambda s: s.accuracy[0])
     acc = weakest.accuracy
     figures = (
-        f"best {'+'.join(str(s) for s in best.sites)}: {_key_text(weakest.key)} interchange accuracy "
+        f"best {'+'.join(str(s) for s in best.sites)}: {key_text(weakest.key)} interchange accuracy "
         f"{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}] on {weakest.informative} pairs, threshold {node.min_accuracy}"
     )
     if best.plausible:

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from circuitspec.errors import UnknownNodeError, unknown
+
 NodeStatus = Literal["confirmed", "unconfirmed", "not_placed"]
 HypothesisStatus = Literal["holds", "fails", "inconclusive", "not_applicable"]
 UnplacedReason = Literal["no_candidate", "failed_causal_test", "edge_conflict"]
@@ -30,7 +32,7 @@ class Estimate(_Frozen):
 
 
 class VariableTest(_Frozen):
-    """Interchange test of one variable of a node on its realisation."""
+    """Interchange test of one variable of a node on its placement."""
 
     variable: str = Field(description="variable instance, e.g. 'SA(3)'")
     accuracy: Estimate = Field(description="share of pairs whose patched answer equals the causal model's prediction")
@@ -39,8 +41,8 @@ class VariableTest(_Frozen):
     example: str | None = Field(default=None, description="one failing pair in the paper's notation, if any")
 
 
-class Candidate(_Frozen):
-    """A realisation considered for a node: one or more sites and their causal score."""
+class PlacementEvidence(_Frozen):
+    """A placement tried for a node (``match.placement.Placement`` as data): its sites and causal score."""
 
     sites: list[str]
     score: float
@@ -53,11 +55,11 @@ class NodeVerdict(_Frozen):
     variables: list[str]
     required: bool
     status: NodeStatus
-    sites: list[str] = Field(default=[], description="the chosen realisation, e.g. ['P16.L0.H1', 'P16.L0.H2']")
+    sites: list[str] = Field(default=[], description="the chosen placement, e.g. ['P16.L0.H1', 'P16.L0.H2']")
     tests: list[VariableTest] = []
-    runner_up: Candidate | None = Field(
+    runner_up: PlacementEvidence | None = Field(
         default=None,
-        description="placed node: the best other realisation; unplaced node: the best realisation tried",
+        description="placed node: the best other placement; unplaced node: the best placement tried",
     )
     reason: UnplacedReason | None = None
     detail: str = Field(default="", description="why the node is unconfirmed or not placed, in words")
@@ -114,7 +116,7 @@ class Verdict(_Frozen):
         for n in self.nodes:
             if n.node == node_id:
                 return n
-        raise KeyError(node_id)
+        raise unknown("node", node_id, [n.node for n in self.nodes], UnknownNodeError)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
