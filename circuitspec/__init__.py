@@ -20,8 +20,9 @@ Rendering
     ``write_report(report, out)``, ``load_report(path)``, ``graph_svg(verdict)``,
     ``node_map_svg(verdict)``
 Testing
-    ``assert_holds``, ``assert_node``, ``assert_faithful`` (see ``circuitspec.pytest_plugin``)
-    and the hypothesis strategies in ``circuitspec.strategies``.
+    ``assert_holds``, ``assert_node``, ``assert_faithful`` (``circuitspec.claims``: no pytest needed;
+    the pytest plugin adds fixtures and a marker) and the hypothesis strategies in
+    ``circuitspec.strategies``.
 
 Example (``tests/test_api.py`` and ``examples/tutorial.py`` run these calls)::
 
@@ -53,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from circuitspec.spec.schema import Hypothesis
     from circuitspec.verify.verdict import Report, Verdict
 
-__version__ = "0.1.0"
+from circuitspec.version import __version__
 
 # name -> (module, attribute): loaded on first access.
 _LAZY = {
@@ -74,11 +75,13 @@ _LAZY = {
     "Report": ("circuitspec.verify.verdict", "Report"),
     "write_report": ("circuitspec.render.report", "write_report"),
     "load_report": ("circuitspec.render.report", "load_report"),
-    "assert_holds": ("circuitspec.pytest_plugin", "assert_holds"),
-    "assert_node": ("circuitspec.pytest_plugin", "assert_node"),
-    "assert_faithful": ("circuitspec.pytest_plugin", "assert_faithful"),
+    "assert_holds": ("circuitspec.claims", "assert_holds"),
+    "assert_node": ("circuitspec.claims", "assert_node"),
+    "assert_faithful": ("circuitspec.claims", "assert_faithful"),
 }
-_SUBMODULES = ("strategies", "tasks", "models", "engine", "spec", "match", "verify", "render", "pytest_plugin", "errors")
+_SUBMODULES = (
+    "strategies", "tasks", "models", "engine", "spec", "match", "verify", "render", "claims", "pytest_plugin", "errors", "vocabulary",
+)
 
 __all__ = [
     "__version__",
@@ -175,19 +178,12 @@ def list_zoo(folder: str | Path | None = None) -> "list[ModelCard]":
 
 
 def load_zoo(folder: str | Path | None = None, models: str | Sequence[str] | None = None) -> "list[Model]":
-    """Load the models of a zoo, optionally only those matching ``models`` (globs over names)."""
-    import fnmatch
+    """Load the models of a zoo, optionally only those ``models`` selects (names or globs, as
+    ``circuitspec verify --models`` takes them)."""
+    from circuitspec.verify.select import resolve_models
 
-    cards = list_zoo(folder)
-    if models is not None:
-        patterns = [models] if isinstance(models, str) else list(models)
-        chosen = [c for c in cards if any(fnmatch.fnmatchcase(c.name, p) or fnmatch.fnmatchcase(c.short_name, p) for p in patterns)]
-        if not chosen:
-            from circuitspec.errors import unknown
-
-            raise unknown("model pattern", ", ".join(patterns), [c.name for c in cards], ModelError)
-        cards = chosen
-    return [load_model(c.name, folder=folder) for c in cards]
+    selectors = [models] if isinstance(models, str) else models
+    return [load_model(ref.path) for ref in resolve_models(selectors, zoo=folder)]
 
 
 def _model(model: Any) -> "Model":
@@ -215,24 +211,27 @@ def verify_many(
 ) -> "Report":
     """Verify hypotheses on models (each model's facts measured once); with ``out`` write the report.
 
-    ``hypotheses``/``models`` take one item or a list / tuple of them (paths, names or objects).
+    ``hypotheses``/``models`` take one item or a list / tuple of them (spec paths or Hypothesis
+    objects; model names, globs, card paths or Model objects). The same core as
+    ``circuitspec verify``: the same inputs give the same report.json, and with ``out`` finished
+    verdicts are saved there and reused by a rerun.
     """
-    from circuitspec.verify.core import verify_model
-    from circuitspec.verify.verdict import Report
-
-    from circuitspec.spec.schema import Hypothesis
+    from circuitspec.verify import orchestrate
+    from circuitspec.verify.select import ModelRef, resolve_models
 
     hs = list(hypotheses) if isinstance(hypotheses, (list, tuple)) else [hypotheses]
     ms = list(models) if isinstance(models, (list, tuple)) else [models]
-    hs = [h if isinstance(h, Hypothesis) else _hypothesis(h) for h in hs]
-    verdicts = []
-    for m in ms:
-        verdicts.extend(verify_model(hs, _model(m), seed=seed))
-    report = Report(verdicts=verdicts, circuitspec_version=__version__, seed=seed)
+    names = [str(m) for m in ms if isinstance(m, (str, Path))]
+    refs = resolve_models(names) if names else []
+    refs += [ModelRef.of(m) for m in ms if not isinstance(m, (str, Path))]
+    finish = None
     if out is not None:
         from circuitspec.render.report import write_report
 
-        write_report(report, out)
+        def finish(report):
+            write_report(report, out)
+
+    report, _ = orchestrate.verify_many([_hypothesis(h) for h in hs], refs, seed=seed, out=out, finish=finish)
     return report
 
 
@@ -240,9 +239,9 @@ def scan(model: Any, *, seed: int = 0, cache_dir: str | Path | None = None, use_
     """Measure a model's facts: which sites matter, for which answer digits and classes.
 
     Every head and MLP at every position is mean-ablated on class-stratified questions;
-    ``params`` are ``circuitspec.engine.facts.FactsParams`` fields (``questions=500``,
-    ``probe_questions=1200`` for linear probes ...). The defaults are the ones ``verify``
-    uses, so a scan after a verification (or before it) reuses the same cached facts:
+    ``params`` change ``circuitspec.engine.facts.FactsParams.preset`` (``questions=500``,
+    ``probe_questions=1200`` for linear probes ...). The preset is the one ``verify`` and
+    ``circuitspec scan`` use, so a scan after a verification (or before it) reuses the same cached facts:
     they are stored on disk (``cache_dir``, else ``$CIRCUITSPEC_CACHE``, else
     ``~/.cache/circuitspec``) under a key of everything they depend on. Returns ``Facts``
     (``.useful_sites``, ``.site("P16.L0.H1").impacts`` ...).
@@ -251,9 +250,8 @@ def scan(model: Any, *, seed: int = 0, cache_dir: str | Path | None = None, use_
     from circuitspec.engine.facts import FactsParams, load_or_compute
     from circuitspec.engine.runner import Engine
 
-    settings = {"seed": seed, "probe_questions": 0, "tricase_per_case": 0, **params}
     engine = Engine(_model(model), seed=seed)
-    return load_or_compute(engine, FactsParams(**settings), cache=JsonCache(cache_dir), use_cache=use_cache)
+    return load_or_compute(engine, FactsParams.preset(seed, **params), cache=JsonCache(cache_dir), use_cache=use_cache)
 
 
 # ---- rendering ------------------------------------------------------------------------------

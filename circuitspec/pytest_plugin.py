@@ -16,19 +16,17 @@ Marker
     model names (full or without ``_tNK``); left out, every zoo model the hypothesis applies to.
     Relative spec paths are read from the test file's folder, then from the rootdir.
 
-Assertions (also ``circuitspec.assert_holds`` ...)
-    ``assert_holds(spec, model)``, ``assert_node(spec, model, node_id, sites=...)``,
-    ``assert_faithful(spec, model, at_least=...)``: ``spec`` is a path or a ``Hypothesis``, ``model``
-    a name or a ``Model``. A failure raises ``AssertionError`` listing the failing nodes, the reason,
-    the measured figures with their 95% intervals, and the folder its report was written to.
+Assertions: ``assert_holds``, ``assert_node``, ``assert_faithful`` live in ``circuitspec.claims``
+(also ``circuitspec.assert_holds`` ...) and need no pytest; during a test run they use this
+session (kept in ``config.stash``), so its options apply to them.
 
 Options
     ``--circuit-zoo DIR``     models come from DIR instead of the shipped zoo
     ``--circuit-report DIR``  write every verdict of the session to DIR as ``circuitspec verify`` does
                               (report.json, junit.xml, SVG graphs and node maps, index.html)
     ``--circuit-seed N``      seed of every verification (default 0)
-    ``--circuit-cache DIR``   facts cache folder (default ``$CIRCUITSPEC_CACHE`` or ``~/.cache/circuitspec``):
-                              facts are measured once per model and reused by every test and run
+    ``--circuit-cache DIR``   facts cache folder of the session's verifications (default ``$CIRCUITSPEC_CACHE``
+                              or ``~/.cache/circuitspec``): facts are measured once per model and reused
 
 Example::
 
@@ -45,37 +43,17 @@ Example::
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
-import logging
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from contextvars import Token
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from circuitspec.errors import CircuitSpecError, ModelError, SpecError, unknown
+from circuitspec.claims import CircuitSession, Zoo, release, use
+from circuitspec.errors import CircuitSpecError, SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from circuitspec.models.card import ModelCard
     from circuitspec.spec.schema import Hypothesis
-    from circuitspec.verify.verdict import Estimate, NodeVerdict, Verdict
-
-log = logging.getLogger(__name__)
-
-__all__ = [
-    "CircuitSession",
-    "Zoo",
-    "assert_faithful",
-    "assert_holds",
-    "assert_node",
-    "current_session",
-    "failure_message",
-    "node_message",
-]
 
 MARKER = "circuit"
 MARKER_HELP = (
@@ -83,420 +61,6 @@ MARKER_HELP = (
     "(glob or list of globs; default: every model the hypothesis applies to), with fixtures "
     "circuit_spec, circuit_target and circuit_target_name"
 )
-
-
-# ---- the zoo --------------------------------------------------------------------------------
-
-
-@dataclass
-class Zoo:
-    """A folder of models (NAME.json + NAME.safetensors); ``folder=None`` is the shipped zoo."""
-
-    folder: Path | None = None
-    _session: "CircuitSession | None" = field(default=None, repr=False, compare=False)
-    _cards: "list[ModelCard] | None" = field(default=None, repr=False, compare=False)
-
-    @property
-    def path(self) -> Path:
-        from circuitspec.models.zoo import zoo_dir
-
-        return self.folder if self.folder is not None else zoo_dir()
-
-    def cards(self) -> "list[ModelCard]":
-        """Every model card in the zoo, sorted by name (read once)."""
-        if self._cards is None:
-            from circuitspec.models.zoo import list_zoo
-
-            self._cards = list_zoo(self.folder)
-        return self._cards
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.cards()]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names)
-
-    def __len__(self) -> int:
-        return len(self.cards())
-
-    def __contains__(self, name: object) -> bool:
-        return any(name in (c.name, c.short_name) for c in self.cards())
-
-    def select(self, models: str | Sequence[str] | None = None, hypothesis: "Hypothesis | None" = None) -> list[str]:
-        """Names of the models matching ``models`` (globs over full or short names).
-
-        Without ``models``: every model ``hypothesis`` applies to (all models if it is None).
-        A pattern that matches no model is an error that lists the zoo.
-        """
-        cards = self.cards()
-        if models is None:
-            if hypothesis is None:
-                return [c.name for c in cards]
-            return [c.name for c in cards if _applies(hypothesis, c)]
-        patterns = [models] if isinstance(models, str) else list(models)
-        chosen: list[str] = []
-        for pattern in patterns:
-            hits = [c.name for c in cards if fnmatch.fnmatchcase(c.name, pattern) or fnmatch.fnmatchcase(c.short_name, pattern)]
-            if not hits:
-                raise unknown("model pattern", pattern, [c.name for c in cards] or ["(the zoo is empty)"], ModelError, file=str(self.path))
-            chosen.extend(h for h in hits if h not in chosen)
-        return chosen
-
-    def load(self, name: str):
-        """Load a model of this zoo (cached by the session when there is one)."""
-        session = self._session or current_session()
-        return session.model(name)
-
-
-def _applies(hypothesis: "Hypothesis", card: "ModelCard") -> bool:
-    """Whether the hypothesis is about this model (its task and applies_to bounds)."""
-    from circuitspec.verify.orchestrate import applies
-
-    return applies(hypothesis, card)[0]
-
-
-# ---- the session cache ----------------------------------------------------------------------
-
-
-def _spec_key(h: "Hypothesis") -> str:
-    return h.name + ":" + hashlib.sha256(h.model_dump_json().encode()).hexdigest()[:16]
-
-
-class CircuitSession:
-    """Models, hypotheses and verdicts of one test session.
-
-    A model is loaded once; a (hypothesis, model, seed) is verified once. Hypotheses that
-    ``circuit`` markers pair with a model are verified together, in one call of
-    ``verify_model``, the first time any of them is asked for, so the model's facts are
-    measured once for all of them.
-    """
-
-    def __init__(
-        self,
-        zoo: str | os.PathLike | None = None,
-        report_dir: str | os.PathLike | None = None,
-        seed: int = 0,
-        scratch: "str | os.PathLike | Callable[[], Path] | None" = None,
-        rootdir: str | os.PathLike | None = None,
-    ) -> None:
-        self.zoo = Zoo(Path(zoo).resolve() if zoo is not None else None, _session=self)
-        self.report_dir = Path(report_dir).resolve() if report_dir is not None else None
-        self.seed = seed
-        self._scratch = scratch  # a folder, or a function giving one (called when first needed)
-        self.rootdir = Path(rootdir) if rootdir is not None else None
-        self._models: dict[str, Any] = {}
-        self._names: dict[str, str] = {}
-        self.loads = 0  # models loaded from disk
-        self._specs: dict[Path, Hypothesis] = {}
-        self._verdicts: dict[tuple[str, str, int], Verdict] = {}
-        self._planned: dict[str, dict[str, Hypothesis]] = {}
-        self.verify_calls = 0  # calls into verify / verify_model (what the cache saves)
-        self.written = None  # the session report, once written
-        self.report_error: str | None = None
-
-    # -- inputs
-    def _load_args(self, key: str) -> tuple[str, dict]:
-        looks_like_path = "/" in key or key.endswith((".json", ".safetensors")) or Path(key).is_dir()
-        if self.zoo.folder is not None and not looks_like_path:
-            return key, {"folder": self.zoo.folder}
-        return key, {}
-
-    def model_name(self, model: Any) -> str:
-        """The card name of a model given by name, path or object (reads only its card)."""
-        if not isinstance(model, (str, os.PathLike)):
-            return self.model(model).name
-        key = str(model)
-        if key in self._models:
-            return self._models[key].name
-        if key not in self._names:
-            from circuitspec.models.store import read_card
-            from circuitspec.models.zoo import resolve
-
-            name, kwargs = self._load_args(key)
-            self._names[key] = read_card(resolve(name, **kwargs)).name
-        return self._names[key]
-
-    def model(self, model: Any):
-        """A ``Model`` from a name or path (loaded once), or the given Model itself."""
-        if not isinstance(model, (str, os.PathLike)):
-            if not hasattr(model, "card") or not hasattr(model, "bridge"):
-                raise ModelError(f"expected a model name or a circuitspec Model, got {type(model).__name__}")
-            self._models.setdefault(model.name, model)
-            return model
-        key = str(model)
-        if key not in self._models:
-            canonical = self.model_name(key)  # one load per model, however it is named
-            if canonical not in self._models:
-                from circuitspec.models.zoo import load
-
-                name, kwargs = self._load_args(key)
-                self._models[canonical] = load(name, **kwargs)
-                self.loads += 1
-            self._models[key] = self._models[canonical]
-        return self._models[key]
-
-    def hypothesis(self, spec: Any, base_dir: str | os.PathLike | None = None) -> "Hypothesis":
-        """A ``Hypothesis`` from a path (read once) or the given object.
-
-        Relative paths are tried against ``base_dir``, the rootdir and the working directory.
-        """
-        from circuitspec.spec.schema import Hypothesis
-
-        if isinstance(spec, Hypothesis):
-            return spec
-        if not isinstance(spec, (str, os.PathLike)):
-            raise SpecError(f"expected a spec file path or a Hypothesis, got {type(spec).__name__}")
-        path = Path(spec)
-        if not path.is_absolute():
-            for folder in (base_dir, self.rootdir, Path.cwd()):
-                if folder is not None and (Path(folder) / path).exists():
-                    path = Path(folder) / path
-                    break
-        path = path.resolve()
-        if path not in self._specs:
-            if not path.exists():
-                raise SpecError("spec file not found", file=str(spec), hint="give a path relative to the test file, the rootdir or the working directory")
-            self._specs[path] = Hypothesis.load(path)
-        return self._specs[path]
-
-    def plan(self, spec: Any, model_name: str, base_dir: str | os.PathLike | None = None) -> "Hypothesis":
-        """Announce that ``spec`` will be verified on ``model_name`` (batched with the others)."""
-        h = self.hypothesis(spec, base_dir)
-        self._planned.setdefault(model_name, {})[_spec_key(h)] = h
-        return h
-
-    # -- verdicts
-    def verdict(self, spec: Any, model: Any, seed: int | None = None) -> "Verdict":
-        """The verdict of ``spec`` on ``model`` (computed once per session)."""
-        h = self.hypothesis(spec)
-        name = self.model_name(model)
-        seed = self.seed if seed is None else seed
-        key = (_spec_key(h), name, seed)
-        if key not in self._verdicts:
-            m = self.model(model)
-            planned = self._planned.get(m.name, {})
-            if key[0] in planned:
-                todo = [p for k, p in planned.items() if (k, m.name, seed) not in self._verdicts]
-                from circuitspec.verify.core import verify_model
-
-                self.verify_calls += 1
-                for p, v in zip(todo, verify_model(todo, m, seed=seed)):
-                    self._verdicts[(_spec_key(p), m.name, seed)] = v
-            else:
-                from circuitspec.verify import verify
-
-                self.verify_calls += 1
-                self._verdicts[key] = verify(h, m, seed=seed)
-        return self._verdicts[key]
-
-    def put(self, verdict: "Verdict", spec: Any, model: Any | None = None) -> None:
-        """Record a verdict measured elsewhere (e.g. loaded from a saved report)."""
-        h = self.hypothesis(spec)
-        name = self.model_name(model) if model is not None else verdict.model
-        self._verdicts[(_spec_key(h), name, verdict.seed)] = verdict
-
-    @property
-    def verdicts(self) -> "list[Verdict]":
-        """Every verdict of the session, in the order it was measured."""
-        return list(self._verdicts.values())
-
-    # -- reports
-    @property
-    def scratch(self) -> Path:
-        """Where failed claims' reports go without ``--circuit-report`` (pytest's basetemp)."""
-        if callable(self._scratch):
-            try:
-                self._scratch = Path(self._scratch())
-            except Exception:  # noqa: BLE001 - an unusable basetemp falls back to a temp dir
-                self._scratch = None
-        if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix="circuitspec-"))
-        return Path(self._scratch)
-
-    def _report(self, verdicts: "list[Verdict]"):
-        from circuitspec.verify.orchestrate import circuitspec_version
-        from circuitspec.verify.verdict import Report
-
-        seen: dict[tuple[str, str], Verdict] = {}
-        for v in verdicts:
-            seen.setdefault((v.hypothesis, v.model), v)
-        seeds = {v.seed for v in seen.values()}
-        return Report(verdicts=list(seen.values()), circuitspec_version=circuitspec_version(), seed=seeds.pop() if len(seeds) == 1 else self.seed)
-
-    def claim_report(self, verdict: "Verdict") -> Path:
-        """Write one verdict's report (JSON, SVGs, HTML) and return the file to open."""
-        from circuitspec.atomic import atomic_write
-        from circuitspec.render.files import slug
-        from circuitspec.render.report import report_json, write_report
-
-        base = (self.report_dir / "claims") if self.report_dir is not None else self.scratch
-        folder = base / slug(verdict.hypothesis) / slug(verdict.model)
-        report = self._report([verdict])
-        try:
-            return write_report(report, folder).index_html
-        except CircuitSpecError as err:  # e.g. graphviz missing: the JSON still says everything
-            log.warning("could not render the report: %s", err)
-            return atomic_write(folder / "report.json", report_json(report))
-
-    def write_report(self, folder: str | os.PathLike | None = None):
-        """Write every verdict of the session to ``folder`` (default ``--circuit-report``)."""
-        from circuitspec.render.report import write_report
-
-        folder = folder if folder is not None else self.report_dir
-        if folder is None or not self._verdicts:
-            return None
-        return write_report(self._report(self.verdicts), folder)
-
-
-_ACTIVE: CircuitSession | None = None
-
-
-def current_session() -> CircuitSession:
-    """The pytest session's cache, or a process-wide one outside pytest (shipped zoo, seed 0)."""
-    global _ACTIVE
-    if _ACTIVE is None:
-        _ACTIVE = CircuitSession()
-    return _ACTIVE
-
-
-# ---- failure messages -----------------------------------------------------------------------
-
-
-def _est(est: "Estimate | None") -> str:
-    if est is None:
-        return "not measured"
-    return f"{est.value:.3f} [{est.low:.3f}, {est.high:.3f}] (n={est.n}, {est.method})"
-
-
-def node_message(node: "NodeVerdict") -> list[str]:
-    """Lines describing one node: status, sites, reason, every causal test with its interval."""
-    from circuitspec.render.style import site_label
-    from circuitspec.render.summary import reason_text
-
-    head = f"{node.node} [{', '.join(node.variables)}]: {node.status.replace('_', ' ')}"
-    if node.sites:
-        head += f" at {site_label(node.sites)}"
-    if not node.required:
-        head += " (optional)"
-    lines = [head]
-    reason = reason_text(node)
-    if reason:
-        code = f" ({node.reason.replace('_', ' ')})" if node.reason and node.detail else ""
-        lines.append(f"    reason: {reason}{code}")
-    for t in node.tests:
-        lines.append(f"    {t.variable} interchange accuracy {_est(t.accuracy)}, answer changed {_est(t.changed)}")
-        if t.example:
-            lines.append(f"      e.g. {t.example}")
-    if node.runner_up is not None:
-        r = node.runner_up
-        lines.append(f"    runner-up: {site_label(r.sites)} score {r.score:.3f} ({'passed' if r.passed else 'failed'})")
-    if node.candidates_considered:
-        lines.append(f"    candidates considered: {node.candidates_considered}")
-    return lines
-
-
-def failure_message(verdict: "Verdict", claim: str, report: Path | None, *, nodes: "Iterable[NodeVerdict] | None" = None) -> str:
-    """The text of a failed circuit assertion (see the module docstring for what it holds)."""
-    from circuitspec.render.summary import failing_nodes
-
-    lines = [
-        f"circuit claim failed: {claim}",
-        f"  hypothesis {verdict.hypothesis!r} on {verdict.model} (seed {verdict.seed}): {verdict.status.replace('_', ' ')}"
-        + (f", {verdict.summary}" if verdict.summary else ""),
-    ]
-    shown = list(failing_nodes(verdict) if nodes is None else nodes)
-    if shown:
-        lines.append("  failing nodes:")
-        for node in shown:
-            lines.extend("    " + line for line in node_message(node))
-    elif verdict.status != "holds":
-        lines.append("  no required node failed: the circuit-level checks did")
-    m = verdict.metrics
-    lines.append("  measured:")
-    lines.append(f"    faithfulness {_est(m.faithfulness)}")
-    lines.append(f"    completeness {_est(m.completeness)}")
-    if m.clean_accuracy is not None:
-        lines.append(f"    clean accuracy {_est(m.clean_accuracy)}")
-    if m.minimality:
-        worst = sorted(m.minimality.items(), key=lambda kv: kv[1])[:5]
-        lines.append("    minimality (faithfulness drop without the node): " + ", ".join(f"{k} {v:+.3f}" for k, v in worst))
-    if report is not None:
-        lines.append(f"  report: {report}")
-    return "\n".join(lines)
-
-
-def _fail(verdict: "Verdict", claim: str, session: CircuitSession, nodes=None) -> None:
-    try:
-        report = session.claim_report(verdict)
-    except OSError as err:  # an unwritable folder must not hide the failure itself
-        log.warning("could not write the report: %s", err)
-        report = None
-    __tracebackhide__ = True
-    raise AssertionError(failure_message(verdict, claim, report, nodes=nodes))
-
-
-# ---- assertions -----------------------------------------------------------------------------
-
-
-def assert_holds(spec: Any, model: Any, *, seed: int | None = None) -> "Verdict":
-    """Assert that hypothesis ``spec`` holds in ``model``; returns the verdict.
-
-    ``spec``: a spec file path or a ``Hypothesis``; ``model``: a name, a path or a ``Model``.
-    """
-    __tracebackhide__ = True
-    session = current_session()
-    verdict = session.verdict(spec, model, seed)
-    if verdict.status != "holds":
-        _fail(verdict, f"{verdict.hypothesis} holds in {verdict.model}", session)
-    return verdict
-
-
-def assert_node(
-    spec: Any, model: Any, node_id: str, *, sites: str | Iterable[str] | None = None, seed: int | None = None
-) -> "NodeVerdict":
-    """Assert that node ``node_id`` is confirmed (and, with ``sites``, placed exactly there).
-
-    ``sites`` are written as the paper does: ``"P16.L0.H1"`` or a list of them.
-    """
-    __tracebackhide__ = True
-    from circuitspec.engine.sites import parse_sites
-
-    session = current_session()
-    verdict = session.verdict(spec, model, seed)
-    try:
-        node = verdict.node(node_id)
-    except KeyError:
-        raise unknown("node", node_id, [n.node for n in verdict.nodes], SpecError) from None
-    claim = f"node {node_id} of {verdict.hypothesis} is confirmed in {verdict.model}"
-    if sites is not None:
-        wanted = sorted(parse_sites([sites] if isinstance(sites, str) else list(sites)))
-        got = sorted(parse_sites(node.sites))
-        claim += " at " + " ".join(map(str, wanted))
-        if node.status != "confirmed" or wanted != got:
-            where = " ".join(map(str, got)) or "nowhere"
-            _fail(verdict, f"{claim}; it was placed at {where}", session, nodes=[node])
-    elif node.status != "confirmed":
-        _fail(verdict, claim, session, nodes=[node])
-    return node
-
-
-def assert_faithful(spec: Any, model: Any, *, at_least: float, seed: int | None = None) -> "Estimate":
-    """Assert that the circuit's faithfulness (its measured value) is at least ``at_least``.
-
-    Faithfulness is the model's accuracy with every site outside the placed circuit
-    mean-ablated; the message gives its 95% interval.
-    """
-    __tracebackhide__ = True
-    if not 0.0 <= at_least <= 1.0:
-        raise CircuitSpecError(f"at_least must be a share between 0 and 1, got {at_least!r}")
-    session = current_session()
-    verdict = session.verdict(spec, model, seed)
-    est = verdict.metrics.faithfulness
-    if est is None or est.value < at_least:
-        got = "was not measured" if est is None else f"is {est.value:.3f}"
-        _fail(verdict, f"faithfulness of {verdict.hypothesis} in {verdict.model} >= {at_least} (it {got})", session)
-    return est
 
 
 # ---- pytest hooks and fixtures --------------------------------------------------------------
@@ -515,35 +79,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _ACTIVE
     config.addinivalue_line("markers", MARKER_HELP)
-    factory = getattr(config, "_tmp_path_factory", None)
-    scratch = (lambda: factory.getbasetemp() / "circuitspec") if factory is not None else None
     session = CircuitSession(
         zoo=config.getoption("circuit_zoo"),
         report_dir=config.getoption("circuit_report"),
         seed=config.getoption("circuit_seed"),
-        scratch=scratch,
         rootdir=config.rootpath,
+        cache_dir=config.getoption("circuit_cache"),
     )
     config.stash[_SESSION_KEY] = session
-    _ACTIVE = session
-    cache_dir = config.getoption("circuit_cache")
-    if cache_dir is not None:  # the engine reads it; restored at unconfigure
-        config.stash[_ENV_KEY] = os.environ.get(CACHE_ENV)
-        os.environ[CACHE_ENV] = str(Path(cache_dir).resolve())
+    config.stash[_TOKEN_KEY] = use(session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    global _ACTIVE
-    if _ACTIVE is config.stash.get(_SESSION_KEY, None):
-        _ACTIVE = None
-    if _ENV_KEY in config.stash:
-        previous = config.stash[_ENV_KEY]
-        if previous is None:
-            os.environ.pop(CACHE_ENV, None)
-        else:
-            os.environ[CACHE_ENV] = previous
+    token = config.stash.get(_TOKEN_KEY, None)
+    if token is not None:
+        release(token)
+        del config.stash[_TOKEN_KEY]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -567,8 +119,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 _SESSION_KEY = pytest.StashKey[CircuitSession]()
-_ENV_KEY = pytest.StashKey["str | None"]()
-CACHE_ENV = "CIRCUITSPEC_CACHE"
+_TOKEN_KEY = pytest.StashKey[Token]()
 
 
 def _session(config: pytest.Config) -> CircuitSession:
@@ -609,10 +160,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("circuit_target_name", names, ids=names)
 
 
-@pytest.fixture(scope="session")
-def circuit_cache(pytestconfig: pytest.Config) -> CircuitSession:
-    """The session's cache of models, hypotheses and verdicts (also used by the assert_* functions)."""
-    return _session(pytestconfig)
+@pytest.fixture(scope="session", autouse=True)
+def circuit_cache(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> CircuitSession:
+    """The session's cache of models, hypotheses and verdicts (also used by the assert_* functions).
+
+    Autouse, so that failed claims' reports go under pytest's basetemp (made only when one fails).
+    """
+    session = _session(pytestconfig)
+    session.scratch = lambda: tmp_path_factory.getbasetemp() / "circuitspec"
+    return session
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import pytest
 import circuitspec.render.report  # noqa: F401
 import circuitspec.spec  # noqa: F401
 import circuitspec.verify.orchestrate  # noqa: F401
-from circuitspec.pytest_plugin import CircuitSession, failure_message
+from circuitspec.claims import CircuitSession, failure_message
 
 pytest_plugins = ["pytester"]
 
@@ -121,8 +121,9 @@ def test_options_and_fixtures(pytester: pytest.Pytester, zoo_dir: Path, monkeypa
         f"""
         import os
 
-        def test_facts_cache_folder():
-            assert os.environ["CIRCUITSPEC_CACHE"] == {str(facts)!r}
+        def test_facts_cache_folder(circuit_cache):
+            assert str(circuit_cache.cache_dir) == {str(facts)!r}
+            assert "CIRCUITSPEC_CACHE" not in os.environ  # passed to the verify core, not through the environment
 
         def test_fixtures(circuit_zoo, circuit_cache, circuit_model):
             assert circuit_zoo.names == ["add_d2_l1_h1_t0.5K_s1", "add_d3_l1_h1_t0.5K_s1", "sub_d2_l1_h1_t0.5K_s1"]

@@ -50,7 +50,9 @@ def scan(
     questions: int = typer.Option(500, "--questions", "-n", min=1, help="ablation questions (split over the classes)"),
     out: Path | None = typer.Option(None, "--out", "-o", help="JSON file for the facts (default: MODEL.facts.json)"),
     seed: int = typer.Option(0, "--seed", help="seed of the engine's reference set and of the question draws"),
-    probe_questions: int = typer.Option(1200, "--probe-questions", min=0, help="questions for the variable probes (0: none)"),
+    probe_questions: int = typer.Option(
+        0, "--probe-questions", min=0, help="questions for the variable probes, e.g. 1200 (0: none, the facts verify measures and caches)"
+    ),
     ablation: str = typer.Option("mean", "--ablation", help="mean, zero or resample"),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="facts cache (default $CIRCUITSPEC_CACHE or ~/.cache/circuitspec)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="recompute, neither read nor write the cache"),
@@ -59,7 +61,11 @@ def scan(
         1, "--threads", help="torch CPU threads (0: torch's default, one per core, which is slower when the cores are busy)"
     ),
 ) -> None:
-    """Ablate every head and MLP at every position; print the useful sites with their facts."""
+    """Ablate every head and MLP at every position; print the useful sites with their facts.
+
+    By default it measures what ``circuitspec verify`` measures (and reuses its cached facts);
+    --probe-questions adds what each site's output encodes.
+    """
     import torch
 
     from circuitspec.engine.cache import JsonCache
@@ -77,7 +83,8 @@ def scan(
     console = Console()
     loaded = load(model)
     engine = Engine(loaded, seed=seed)
-    params = FactsParams(questions=questions, seed=seed, ablation=ablation, probe_questions=probe_questions)
+    probes = {"probe_questions": probe_questions, "tricase_per_case": FactsParams().tricase_per_case} if probe_questions else {}
+    params = FactsParams.preset(seed, questions=questions, ablation=ablation, **probes)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:

@@ -25,7 +25,7 @@ def exit_code(statuses) -> int:
 class _Progress:
     """Rich progress: one line per model showing its stage, and an overall bar of models finished."""
 
-    def __init__(self, console: Console, models: list[str], enabled: bool = True) -> None:
+    def __init__(self, console: Console, enabled: bool = True) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
@@ -39,7 +39,7 @@ class _Progress:
             disable=not enabled,
             transient=False,
         )
-        self.overall = self.progress.add_task("models", total=len(models), model="all models")
+        self.overall = self.progress.add_task("models", total=None, model="all models")  # known as models report in
         self.tasks: dict[str, int] = {}
         self.enabled = enabled
         self.seconds: dict[str, float | None] = {}  # per model: its worker's wall time, None when reused
@@ -54,6 +54,7 @@ class _Progress:
     def _task(self, model: str, total: int) -> int:
         if model not in self.tasks:
             self.tasks[model] = self.progress.add_task("queued", total=max(total, 1), model=model)
+            self.progress.update(self.overall, total=len(self.tasks))
         return self.tasks[model]
 
     def __call__(self, event) -> None:
@@ -95,7 +96,6 @@ def register(app: typer.Typer) -> None:
         Exit code 0: all hold; 1: some fail or are inconclusive; 2: usage, spec or model error.
         Rerunning with the same inputs reuses finished verdicts (see --fresh).
         """
-        from circuitspec.errors import CircuitSpecError
         from circuitspec.render.report import write_report
         from circuitspec.render.table import timing_table, verdict_table
         from circuitspec.verify.accuracy import accuracy_warnings
@@ -109,17 +109,12 @@ def register(app: typer.Typer) -> None:
         dot = dot_available()  # before any model work: the report is complete either way
         hyps = orchestrate.load_specs(specs)
         refs = orchestrate.resolve_models(models)
-        p = orchestrate.plan(hyps, refs, seed=seed, out=out, resume=not fresh)
-        if not p.pairs:
-            raise CircuitSpecError(
-                "none of the hypotheses applies to any of the selected models",
-                hint="check the specs' applies_to against the models (circuitspec zoo list), or pass --models",
+        with _Progress(console, enabled=not quiet) as progress:
+            report, p = orchestrate.verify_many(
+                hyps, refs, seed=seed, out=out, resume=not fresh, executor=ex, on_event=progress, finish=lambda r: write_report(r, out, dot=dot)
             )
         for name in p.unused_hypotheses():
             console.print(f"[yellow]note:[/] {name} applies to none of the selected models")
-        with _Progress(console, [m.name for m in refs if any(x.model == m.name for x in p.pairs)], enabled=not quiet) as progress:
-            report = orchestrate.execute(p, ex, out=out, on_event=progress)
-        write_report(report, out, dot=dot)
         table_console().print(verdict_table(report))
         if progress.seconds:  # Ray tasks send no progress events
             table_console().print(timing_table(progress.seconds, jobs=ex.jobs))

@@ -56,6 +56,16 @@ class FactsParams(BaseModel):
     probe_train_frac: float = Field(0.5, gt=0, lt=1)
     tricase_per_case: int = Field(200, ge=0, description="questions per case for the 3-cluster check (0: none)")
 
+    @classmethod
+    def preset(cls, seed: int = 0, **changes: Any) -> "FactsParams":
+        """The facts every entry point measures unless told otherwise (``verify``, ``scan``,
+        ``Engine.facts``), so they all share one cache entry per model and seed.
+
+        No probes: the matcher tests variables by interchange, not by probing; ask for
+        ``probe_questions=1200`` (and ``tricase_per_case``) to see what sites encode.
+        """
+        return cls(**{"seed": seed, "probe_questions": 0, "tricase_per_case": 0, **changes})
+
 
 class AttentionShare(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -165,8 +175,8 @@ def load_or_compute(
     use_cache: bool = True,
     progress: Progress | None = None,
 ) -> Facts:
-    """Facts from the cache when present, else computed and stored."""
-    params = params or FactsParams()
+    """Facts from the cache when present, else computed and stored (default: ``FactsParams.preset``)."""
+    params = params or FactsParams.preset(engine.seed)
     key = facts_key(engine, params)
     store = cache or JsonCache()
     if use_cache:

@@ -223,7 +223,8 @@ class Engine:
 
     def facts(self, params: Any = None, *, cache_dir: Any = None, use_cache: bool = True, progress: Any = None):
         """Facts about every head and MLP site (``circuitspec.engine.facts``), from the on-disk
-        cache when this model, task, engine and ``params`` were seen before."""
+        cache when this model, task, engine and ``params`` were seen before (default params:
+        ``FactsParams.preset(seed)``, the ones ``verify`` and ``scan`` use)."""
         from circuitspec.engine.cache import JsonCache
         from circuitspec.engine.facts import load_or_compute
 

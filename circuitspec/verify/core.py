@@ -18,6 +18,7 @@ import os
 from collections.abc import Sequence
 
 from circuitspec.engine import Engine
+from circuitspec.engine.cache import JsonCache
 from circuitspec.engine.facts import FactsParams, load_or_compute
 from circuitspec.match.matcher import Match, NodeResult, match
 from circuitspec.match.placement import MIN_INFORMATIVE, Placement
@@ -38,19 +39,22 @@ from circuitspec.verify.verdict import (
 METRIC_QUESTIONS_PER_CLASS = 50
 
 
-def verify(hypothesis: Hypothesis | str | os.PathLike, model, *, seed: int = 0) -> Verdict:
+def verify(hypothesis: Hypothesis | str | os.PathLike, model, *, seed: int = 0, cache_dir: str | os.PathLike | None = None) -> Verdict:
     """Verify one hypothesis (object or spec file) on one model (``circuitspec.models.Model`` or name).
 
-    >>> from circuitspec import load_model, verify
-    >>> verdict = verify("specs/addition.yaml", "add_d6_l2_h3_t6K_s372001")  # doctest: +SKIP
-    >>> verdict.status                                                       # doctest: +SKIP
-    'holds'
+    Example (needs a trained model, so doctests skip it; ``tests/test_verify.py`` runs it)::
+
+        verdict = verify("specs/addition_1layer.yaml", "add_d5_l1_h3_t6K_s372001")
+        verdict.status   # 'holds'
     """
-    return verify_model([hypothesis], model, seed=seed)[0]
+    return verify_model([hypothesis], model, seed=seed, cache_dir=cache_dir)[0]
 
 
-def verify_model(hypotheses: Sequence[Hypothesis | str | os.PathLike], model, *, seed: int = 0) -> list[Verdict]:
-    """Verify several hypotheses on one model, measuring its facts once."""
+def verify_model(
+    hypotheses: Sequence[Hypothesis | str | os.PathLike], model, *, seed: int = 0, cache_dir: str | os.PathLike | None = None
+) -> list[Verdict]:
+    """Verify several hypotheses on one model, measuring its facts once (``FactsParams.preset``,
+    cached in ``cache_dir``, else ``$CIRCUITSPEC_CACHE``, else ``~/.cache/circuitspec``)."""
     from circuitspec.models import load as load_model
 
     if isinstance(model, (str, os.PathLike)):
@@ -65,7 +69,7 @@ def verify_model(hypotheses: Sequence[Hypothesis | str | os.PathLike], model, *,
             verdicts.append(_not_applicable(h, model, applicable.reason, seed))
             continue
         if facts is None:
-            facts = load_or_compute(engine, FactsParams(seed=seed, probe_questions=0, tricase_per_case=0))
+            facts = load_or_compute(engine, FactsParams.preset(seed), cache=JsonCache(cache_dir))
         graph = expand(h, model.card)
         m = match(graph, engine, facts, seed=seed)
         node_sites = {nid: m.sites(nid) for nid in m.assignment.chosen}

@@ -1,13 +1,18 @@
-"""Verify many hypotheses on many models: plan, run (any executor), resume, and assemble a Report.
+"""The one verify core over many models: plan, run (any executor), resume, and assemble a Report.
+
+``cs.verify_many``, ``circuitspec verify`` and the pytest plugin's session all go through here:
+one model selector (``verify.select``), one applicability rule (``spec.applies_to``), one work
+unit (``run_item``: load the model, one torch thread, ``verify_model``) and one Report builder
+(``build_report``): verdicts ordered by the hypotheses' order as given, then by model name;
+pairs where a hypothesis does not apply to a model are left out of the report (``Plan.not_applicable``
+says why). So the same inputs give a byte-identical ``report.json`` from every front end,
+whichever executor ran them and however often the run was interrupted.
 
 One work item per model: ``verify_model(hypotheses, model, seed=...)`` gets every hypothesis that
-applies to the model and has no finished verdict yet, so facts are measured once per model.
-Each finished verdict is written atomically to ``<out>/verdicts/<key>.json``, where the key hashes
-the hypothesis's content (the loaded, include-resolved spec), the model's name and weights hash
-(from its card), the seed and the circuitspec version; a rerun with the same inputs reuses them and
-verifies only what is missing. The Report orders verdicts by the hypotheses' order as given, then
-by model name, so the same inputs give a byte-identical ``report.json`` whichever executor ran
-them and however often the run was interrupted.
+applies to the model and has no finished verdict yet, so facts are measured once per model. With
+an output folder, each finished verdict is saved there as it arrives (``verify.outdir``), keyed by
+the hypothesis's content, the model's name and weights hash, the seed and the circuitspec version;
+a rerun verifies only what is missing, and verdicts of other runs into the folder join the report.
 
 Progress: ``on_event(Event)`` receives, per model, ``cached`` (nothing to do), ``queued``,
 ``loading``, ``verifying``, ``log`` (INFO records of ``circuitspec.*`` loggers emitted while
@@ -17,50 +22,31 @@ time, measured in the worker). Library code never prints; the CLI turns events i
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pydantic
-
-from circuitspec.errors import CircuitSpecError, ModelError, SpecError
+from circuitspec.errors import SpecError, VerifyError
+from circuitspec.verify import outdir
 from circuitspec.verify.executors import Executor, LocalExecutor
+from circuitspec.verify.select import ModelRef, resolve_models
 from circuitspec.verify.verdict import Report, Verdict
+from circuitspec.version import __version__
 
 log = logging.getLogger(__name__)
 
-VERDICTS_DIR = "verdicts"
-GLOB_CHARS = "*?["
-
-
-def circuitspec_version() -> str:
-    from circuitspec import __version__
-
-    return __version__
+__all__ = [
+    "Event", "ModelRef", "Pair", "Plan", "WorkItem", "build_report", "execute", "load_specs", "plan",
+    "resolve_models", "run_item", "verdict_key", "verify_many",
+]
 
 
 # ----------------------------------------------------------------------------- inputs
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A model to verify, known by its card (cheap) until a worker loads its weights."""
-
-    name: str
-    path: str  # the card file, as passed to ``circuitspec.models.load``
-    card: Any  # circuitspec.models.ModelCard
-
-    @property
-    def weights_id(self) -> str:
-        """The weights hash from the card (or, for a card without one, a hash of the card itself)."""
-        sha = getattr(self.card, "weights_sha256", "")
-        return sha or "card:" + hashlib.sha256(self.card.model_dump_json().encode()).hexdigest()
 
 
 def load_specs(paths: Sequence[str | Path]) -> list[Any]:
@@ -83,73 +69,6 @@ def load_specs(paths: Sequence[str | Path]) -> list[Any]:
     return out
 
 
-def resolve_models(selectors: Sequence[str] | None = None) -> list[ModelRef]:
-    """The models that ``--models`` selects, sorted by name and without duplicates.
-
-    Each selector is a folder (every model card in it), a glob over the shipped zoo's names (or,
-    with a ``/``, over card files on disk), or comma-separated names / card paths as
-    ``circuitspec.models.load`` accepts them. No selector: the whole shipped zoo.
-    """
-    from circuitspec.models import list_zoo, zoo_dir
-    from circuitspec.models.store import read_card
-    from circuitspec.models.zoo import resolve
-
-    paths: list[Path] = []
-    if not selectors:
-        cards = list_zoo()
-        if not cards:
-            raise ModelError("the shipped zoo is empty", file=str(zoo_dir()), hint="pass --models NAME|GLOB|DIR")
-        paths = [zoo_dir() / f"{c.name}.json" for c in cards]
-    for sel in selectors or []:
-        for part in [s.strip() for s in str(sel).split(",") if s.strip()]:
-            p = Path(part)
-            if p.is_dir():
-                found = sorted(c for c in p.glob("*.json") if not c.name.startswith("."))
-                if not found:
-                    raise ModelError("no model cards (*.json) in this folder", file=part, hint="pass a folder of NAME.json + NAME.safetensors pairs")
-                paths += found
-            elif any(ch in part for ch in GLOB_CHARS):
-                if "/" in part:
-                    found = sorted(Path(x) for x in _glob_files(part) if x.endswith(".json"))
-                else:
-                    zoo = {c.name: c for c in list_zoo()}
-                    names = sorted(n for n in zoo if fnmatch.fnmatchcase(n, part) or fnmatch.fnmatchcase(_short(n), part))
-                    found = [zoo_dir() / f"{n}.json" for n in names]
-                if not found:
-                    raise ModelError(f"no model matches {part!r}", hint="see 'circuitspec zoo list' for the shipped models")
-                paths += found
-            else:
-                paths.append(resolve(part))
-    refs: dict[str, ModelRef] = {}
-    for path in paths:
-        card = read_card(path)
-        if card.name in refs and Path(refs[card.name].path).resolve() != path.resolve():
-            raise ModelError(f"two different models are named {card.name!r}", file=str(path), hint=f"the other is {refs[card.name].path}")
-        refs[card.name] = ModelRef(card.name, str(path), card)
-    return [refs[n] for n in sorted(refs)]
-
-
-def _glob_files(pattern: str) -> list[str]:
-    import glob
-
-    return glob.glob(pattern)
-
-
-def _short(name: str) -> str:
-    from circuitspec.models.card import strip_steps
-
-    return strip_steps(name)
-
-
-def applies(hypothesis: Any, card: Any) -> tuple[bool, str]:
-    """Whether a hypothesis applies to a model (by the spec's ``applies_to`` and the model's shape)."""
-    result = hypothesis.applies(card.shape)
-    if isinstance(result, tuple):
-        ok, why = result[0], (result[1] if len(result) > 1 else "")
-        return bool(ok), str(why or "")
-    return bool(result), getattr(result, "reason", "") or ""
-
-
 def spec_digest(hypothesis: Any) -> str:
     """sha256 of the hypothesis's content (the loaded spec, includes resolved)."""
     return hashlib.sha256(hypothesis.model_dump_json().encode()).hexdigest()
@@ -162,7 +81,7 @@ def verdict_key(hypothesis: Any, model: ModelRef, seed: int, version: str | None
         "model": model.name,
         "weights": model.weights_id,
         "seed": seed,
-        "circuitspec": version or circuitspec_version(),
+        "circuitspec": version or __version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -187,6 +106,7 @@ class WorkItem:
     verify_model: Callable | None = None  # default: circuitspec.verify.core.verify_model
     load_model: Callable | None = None  # default: circuitspec.models.load
     threads: int | None = 1  # torch threads in the worker (same everywhere, so results do not depend on --jobs)
+    cache_dir: str | None = None  # facts cache folder (default: $CIRCUITSPEC_CACHE, else ~/.cache/circuitspec)
 
     @property
     def cost(self) -> int:
@@ -201,27 +121,13 @@ class Plan:
     models: list[ModelRef]
     seed: int
     pairs: list[Pair]  # applicable (hypothesis, model) pairs, in report order
-    cached: dict[tuple[str, str], Verdict]  # finished verdicts found under out/verdicts
+    cached: dict[tuple[str, str], Verdict]  # finished verdicts found in the output folder
     items: list[WorkItem]  # what is left to run, one per model
     not_applicable: list[tuple[str, str, str]] = field(default_factory=list)  # (hypothesis, model, why)
 
     def unused_hypotheses(self) -> list[str]:
         used = {p.hypothesis for p in self.pairs}
         return [h.name for h in self.hypotheses if h.name not in used]
-
-
-def _read_cached(path: Path, hypothesis: str, model: str) -> Verdict | None:
-    try:
-        v = Verdict.model_validate_json(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except (OSError, pydantic.ValidationError) as err:
-        log.warning("ignoring unreadable cached verdict %s: %s", path, err)
-        return None
-    if (v.hypothesis, v.model) != (hypothesis, model):
-        log.warning("ignoring cached verdict %s: it is for %s on %s", path, v.hypothesis, v.model)
-        return None
-    return v
 
 
 def plan(
@@ -234,32 +140,34 @@ def plan(
     verify_model: Callable | None = None,
     load_model: Callable | None = None,
     threads: int | None = 1,
+    cache_dir: str | Path | None = None,
 ) -> Plan:
     """Decide which pairs apply, which verdicts are already finished, and the work items left."""
-    version = circuitspec_version()
+    from circuitspec.spec.expand import applies_to
+
     models = sorted(models, key=lambda m: m.name)
     pairs: list[Pair] = []
     not_applicable = []
     for h in hypotheses:
         for m in models:
-            ok, why = applies(h, m.card)
+            ok = applies_to(h, m.card)
             if ok:
-                pairs.append(Pair(h.name, m.name, verdict_key(h, m, seed, version)))
+                pairs.append(Pair(h.name, m.name, verdict_key(h, m, seed)))
             else:
-                not_applicable.append((h.name, m.name, why))
+                not_applicable.append((h.name, m.name, ok.reason))
     cached: dict[tuple[str, str], Verdict] = {}
     if out is not None and resume:
-        vdir = Path(out) / VERDICTS_DIR
         for p in pairs:
-            v = _read_cached(vdir / f"{p.key}.json", p.hypothesis, p.model)
+            v = outdir.read_verdict(outdir.verdict_path(out, p.key), p.hypothesis, p.model)
             if v is not None:
                 cached[(p.hypothesis, p.model)] = v
     by_name = {h.name: h for h in hypotheses}
+    cache = str(cache_dir) if cache_dir is not None else None
     items = []
     for m in models:
         todo = tuple(by_name[p.hypothesis] for p in pairs if p.model == m.name and (p.hypothesis, p.model) not in cached)
         if todo:
-            items.append(WorkItem(m, todo, seed, verify_model, load_model, threads))
+            items.append(WorkItem(m, todo, seed, verify_model, load_model, threads, cache))
     return Plan(list(hypotheses), list(models), seed, pairs, cached, items, not_applicable)
 
 
@@ -316,7 +224,7 @@ def _run_item(item: WorkItem, emit: Callable[[Event], None] | None) -> list[str]
     if verify_model is None:
         from circuitspec.verify.core import verify_model
     say(Event(name, "loading", item.model.path, len(item.hypotheses)))
-    model = load(item.model.path)
+    model = item.model.loaded if item.model.loaded is not None else load(item.model.path)
     say(Event(name, "verifying", ", ".join(h.name for h in item.hypotheses), len(item.hypotheses)))
     logger = logging.getLogger("circuitspec")
     handler = _Forward(name, say) if emit is not None else None
@@ -325,8 +233,9 @@ def _run_item(item: WorkItem, emit: Callable[[Event], None] | None) -> list[str]
         logger.addHandler(handler)
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)
+    extra = {"cache_dir": item.cache_dir} if item.cache_dir is not None else {}
     try:
-        verdicts = list(verify_model(list(item.hypotheses), model, seed=item.seed))
+        verdicts = list(verify_model(list(item.hypotheses), model, seed=item.seed, **extra))
     finally:
         if handler is not None:
             logger.removeHandler(handler)
@@ -352,20 +261,37 @@ def execute(
     *,
     out: str | Path | None = None,
     on_event: Callable[[Event], None] | None = None,
+    finish: Callable[[Report], Any] | None = None,
 ) -> Report:
-    """Run the plan's work items, saving each verdict under ``out/verdicts`` as it arrives; return the Report."""
-    from circuitspec.atomic import atomic_write
+    """Run the plan's work items, saving each verdict in ``out`` as it arrives; return the Report.
 
-    executor = executor or LocalExecutor()
+    With ``out`` the report also holds the verdicts earlier runs left in the folder (same seed and
+    version, other pairs), and the folder is locked while this run writes it: the verdicts, then
+    whatever ``finish(report)`` writes (the front ends render the report files there).
+    """
+    if out is None:
+        report = _execute(p, executor, None, on_event)
+        if finish is not None:
+            finish(report)
+        return report
+    with outdir.lock(out):
+        report = _execute(p, executor, out, on_event)
+        if finish is not None:
+            finish(report)
+        return report
+
+
+def _execute(p: Plan, executor: Executor | None, out: str | Path | None, on_event: Callable[[Event], None] | None) -> Report:
+    if executor is None:  # models already in memory are verified here, not shipped to worker processes
+        executor = LocalExecutor(1) if any(it.model.loaded is not None for it in p.items) else LocalExecutor()
     say = on_event or (lambda e: None)
     verdicts: dict[tuple[str, str], Verdict] = dict(p.cached)
     keys = {(x.hypothesis, x.model): x.key for x in p.pairs}
-    cached_models = {m.name for m in p.models} - {it.model.name for it in p.items}
+    busy = {it.model.name for it in p.items}
     for m in p.models:
-        if m.name in cached_models:
-            n = sum(1 for x in p.pairs if x.model == m.name)
-            if n:
-                say(Event(m.name, "cached", f"{n} verdict(s) reused", n))
+        n = sum(1 for x in p.pairs if x.model == m.name)
+        if m.name not in busy and n:
+            say(Event(m.name, "cached", f"{n} verdict(s) reused", n))
     for it in p.items:
         say(Event(it.model.name, "queued", "", len(it.hypotheses)))
     for index, result in executor.run(run_item, p.items, on_event):
@@ -374,24 +300,55 @@ def execute(
             v = Verdict.model_validate_json(text)
             verdicts[(h.name, item.model.name)] = v
             if out is not None:
-                atomic_write(Path(out) / VERDICTS_DIR / f"{keys[(h.name, item.model.name)]}.json", (v.to_json() + "\n").encode())
+                outdir.save(out, keys[(h.name, item.model.name)], v, __version__)
     ordered = [verdicts[(x.hypothesis, x.model)] for x in p.pairs]
-    return Report(verdicts=ordered, circuitspec_version=circuitspec_version(), seed=p.seed)
+    earlier = outdir.others(out, set(keys), p.seed, __version__) if out is not None else {}
+    return build_report([*ordered, *earlier.values()], [h.name for h in p.hypotheses], p.seed)
 
 
-def verify_all(
+# ----------------------------------------------------------------------------- the report
+
+
+def build_report(verdicts: Iterable[Verdict], order: Sequence[str] = (), seed: int | None = None) -> Report:
+    """The one Report builder: one verdict per (hypothesis, model), not-applicable ones left out,
+    ordered by the hypotheses' ``order`` (others after, by name), then by model name.
+
+    ``seed``: the run's seed (default: the verdicts' common seed; 0 for none).
+    """
+    rank = {name: i for i, name in enumerate(order)}
+    seen: dict[tuple[str, str], Verdict] = {}
+    for v in verdicts:
+        if v.status != "not_applicable":
+            seen.setdefault((v.hypothesis, v.model), v)
+    ordered = sorted(seen.values(), key=lambda v: (rank.get(v.hypothesis, len(rank)), v.hypothesis, v.model))
+    if seed is None:
+        seeds = {v.seed for v in ordered}
+        seed = seeds.pop() if len(seeds) == 1 else 0
+    return Report(verdicts=ordered, circuitspec_version=__version__, seed=seed)
+
+
+def verify_many(
     hypotheses: Sequence[Any],
     models: Sequence[ModelRef],
     *,
     seed: int = 0,
     out: str | Path | None = None,
+    resume: bool = True,
     executor: Executor | None = None,
     on_event: Callable[[Event], None] | None = None,
-    verify_model: Callable | None = None,
-    load_model: Callable | None = None,
-) -> Report:
-    """Plan and execute in one call (the Python entry point of ``circuitspec verify``, without files)."""
-    p = plan(hypotheses, models, seed=seed, out=out, verify_model=verify_model, load_model=load_model)
+    cache_dir: str | Path | None = None,
+    finish: Callable[[Report], Any] | None = None,
+) -> tuple[Report, Plan]:
+    """Plan and execute in one call: the core of ``cs.verify_many`` and ``circuitspec verify``.
+
+    Returns the Report and the Plan (which pairs did not apply, how many verdicts were reused).
+    Files other than the verdicts (report.json, SVGs, HTML) are written by ``finish(report)``
+    (``render.report.write_report``: this layer does not import the renderers).
+    """
+    p = plan(hypotheses, models, seed=seed, out=out, resume=resume, cache_dir=cache_dir)
     if not p.pairs:
-        raise CircuitSpecError("none of the hypotheses applies to any of the selected models")
-    return execute(p, executor, out=out, on_event=on_event)
+        raise VerifyError(
+            "none of the hypotheses applies to any of the selected models",
+            hint="check the specs' applies_to against the models (circuitspec zoo list), or pass --models",
+        )
+    return execute(p, executor, out=out, on_event=on_event, finish=finish), p
