@@ -2,7 +2,9 @@
 
 Exit codes: 0 every verdict holds; 1 some hypothesis fails or is inconclusive (an inconclusive
 verdict has not shown that the circuit is there, so CI treats it like a failure); 2 a usage, spec or
-model error (printed without a traceback), including "no hypothesis applies to any selected model".
+model error (printed without a traceback), including "no hypothesis applies to any selected model"
+and a report folder that another running verify holds. The exit code is about this run's pairs;
+verdicts that earlier runs left in the folder join the report but not the exit code.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def register(app: typer.Typer) -> None:
         """Verify hypotheses on models; write report.json, junit.xml, SVGs and index.html to OUT.
 
         Exit code 0: all hold; 1: some fail or are inconclusive; 2: usage, spec or model error.
-        Rerunning with the same inputs reuses finished verdicts (see --fresh).
+        Rerunning with the same inputs reuses finished verdicts (see --fresh); verdicts that other
+        runs (same seed) left in OUT join the report; OUT in use by a running verify is an error.
         """
         from circuitspec.render.report import write_report
         from circuitspec.render.table import timing_table, verdict_table
@@ -120,7 +123,10 @@ def register(app: typer.Typer) -> None:
             table_console().print(timing_table(progress.seconds, jobs=ex.jobs))
         for line in accuracy_warnings(report.verdicts):
             console.print(f"[yellow]warning:[/] {line}", highlight=False)
-        console.print(f"report: {out / 'index.html'}  ({len(report.verdicts)} verdicts, {len(p.cached)} reused)")
+        asked = {(x.hypothesis, x.model) for x in p.pairs}
+        mine = [v for v in report.verdicts if (v.hypothesis, v.model) in asked]
+        earlier = f", {len(report.verdicts) - len(mine)} from earlier runs into this folder" if len(mine) < len(report.verdicts) else ""
+        console.print(f"report: {out / 'index.html'}  ({len(report.verdicts)} verdicts, {len(p.cached)} reused{earlier})")
         if not dot:
             console.print("note: graphviz's 'dot' is not available, so graphs are drawn on the model grid only", highlight=False)
-        raise typer.Exit(exit_code(v.status for v in report.verdicts))
+        raise typer.Exit(exit_code(v.status for v in mine))
