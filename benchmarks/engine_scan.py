@@ -4,7 +4,7 @@ A scan mean-ablates every head and every MLP layer at every position, one site p
 intervention, over ~500 questions (as in the paper). Measured in one run:
 
 1. a 6-digit zoo model (``add_d6_l2_h3_s372001``): the batched ``Engine.run`` and the plain
-   loop (``circuitspec.engine.naive.run_naive``: one ``bridge.run_with_hooks`` pass per site,
+   loop (``tests/naive.py``'s ``run_naive``: one ``bridge.run_with_hooks`` pass per site,
    one hook per site) over every site; their times, the speed-up and whether the results are
    identical (same predictions, log-probs within 1e-4);
 2. the paper's width (d_model 510, d_head 170, d_mlp 2040, 3 layers, 4 heads; random
@@ -27,10 +27,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # naive.py: the one-site-per-pass oracle
 
 
 def timed(fn, *args, **kw):
@@ -81,7 +85,7 @@ def multiply_adds(engine, questions, ivs) -> tuple[float, float]:
     """(engine, loop) multiply-adds for the scan, counted by torch (FLOPs / 2)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from circuitspec.engine.naive import run_naive
+    from naive import run_naive  # the tests' oracle (tests/naive.py)
 
     with FlopCounterMode(display=False) as engine_count:
         engine.run(questions, ivs)
@@ -101,7 +105,7 @@ def sync(device: str) -> None:
 
 def scan(title: str, engine, questions, subset: int | None, device: str) -> dict:
     from circuitspec.engine import Intervention
-    from circuitspec.engine.naive import run_naive
+    from naive import run_naive  # the tests' oracle (tests/naive.py)
 
     sites = engine.sites()
     ivs = [Intervention("mean", [s]) for s in sites]

@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 
 from circuitspec.errors import TaskError
 from circuitspec.tasks.layout import TOKEN_CHARS, Layout, check_digits, check_op
-from circuitspec.vocabulary import key_text
+from circuitspec.vocabulary import CARRY, NONE, UNCERTAIN, key_text
 from circuitspec.vocabulary import variable as lookup_variable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,10 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Question", "CounterfactualPair", "questions", "counterfactual_pairs", "batch", "model_answers", "parse_key"]
 
-# Column types (as in the task's tri-case): none / uncertain (sum 9, equal digits) / carry (borrow).
-NONE, UNCERTAIN, CARRY = 0, 1, 2
 _OPEN = {"S": 5, "M": 4, "N": 4}  # the top class of a family means "this long or longer"
-_FAMILIES = {"add": "S", "sub": "MN", "mix": "SMN"}
 
 
 def _column_type(a: int, b: int, sub: bool) -> int:

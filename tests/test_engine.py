@@ -7,7 +7,7 @@ import torch
 
 from circuitspec.engine import Engine, Intervention, Site, all_sites
 from circuitspec.engine.forward import CAPTURE_ALL, Weights, clean_pass
-from circuitspec.engine.naive import run_naive
+from naive import run_naive
 from circuitspec.errors import CircuitSpecError, EngineError
 from engine_helpers import bridge_for, engine_model
 

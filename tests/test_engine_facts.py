@@ -12,7 +12,7 @@ from circuitspec.engine import Engine, Intervention, Site
 from circuitspec.engine.attribution import attribute, confirm
 from circuitspec.engine.cache import JsonCache, cache_dir
 from circuitspec.engine.facts import Facts, FactsParams, probe_sites, stratified_questions
-from circuitspec.engine.naive import run_naive
+from naive import run_naive
 from circuitspec.engine.probe import probe, tricase_clusters
 from circuitspec.errors import EngineError
 from engine_helpers import engine_model

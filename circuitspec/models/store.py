@@ -47,14 +47,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def paths_for(folder: Path, name: str) -> tuple[Path, Path]:
     """(weights path, card path) of model ``name`` in ``folder``."""
     folder = Path(folder)

@@ -1,4 +1,4 @@
-"""The plain reference: one intervention per hooked forward pass of the bridge itself.
+"""The tests' oracle: one intervention per hooked forward pass of the bridge itself (not shipped).
 
 This is how the reference library works (one site per pass, one hook per site, the
 bridge's own ``run_with_hooks``). The engine's tests prove ``Engine.run`` gives the
