@@ -126,9 +126,9 @@ def load_hypothesis(path: str | Path) -> "Hypothesis":
     """Read a hypothesis from a YAML spec file (SpecError with file, line and hint if it is wrong).
 
     >>> import circuitspec as cs
-    >>> h = cs.load_hypothesis("specs/addition.yaml")  # doctest: +SKIP
-    >>> h.name  # doctest: +SKIP
-    'addition'
+    >>> h = cs.load_hypothesis("specs/addition.yaml")  # relative to the repository root
+    >>> h.name, h.task
+    ('addition', 'add')
     """
     from circuitspec.spec.schema import Hypothesis
 
@@ -140,7 +140,9 @@ def hypothesis(name: str, *, task: str, **fields: Any) -> "Hypothesis":
 
     >>> import circuitspec as cs
     >>> h = cs.hypothesis("base-add", task="add", nodes=[
-    ...     {"id": "SA{n}", "computes": "SA(n)", "kind": "head", "for_each": {"n": "0..digits-1"}}])  # doctest: +SKIP
+    ...     {"id": "SA{n}", "computes": "SA(n)", "site": "head", "for_each": {"n": "0..digits-1"}}])
+    >>> sorted(cs.expand(h, cs.spec.make_shape("add", 3, 2, 3)))
+    ['SA0', 'SA1', 'SA2']
     """
     from circuitspec.spec.schema import Hypothesis
 
