@@ -38,7 +38,8 @@ def main() -> None:
     from rich.table import Table
 
     from circuitspec.spec import Hypothesis
-    from circuitspec.testing.planted import WRONG_KINDS, PlantError, PlantParams, hypothesis_yaml, plant, recovery
+    from circuitspec.testing.planted import PlantError, PlantParams, plant
+    from circuitspec.testing.recovery import WRONG_KINDS, hypothesis_yaml, recovery
     from circuitspec.verify.core import verify_model
 
     torch.set_num_threads(args.threads)

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from circuitspec.spec import Hypothesis
-from circuitspec.testing.planted import WRONG_KINDS, PlantParams, hypothesis_yaml, plant, recovery
+from circuitspec.testing.planted import PlantParams, plant
+from circuitspec.testing.recovery import WRONG_KINDS, hypothesis_yaml, recovery
 from circuitspec.verify.core import verify_model
 
 torch.set_num_threads(1)

@@ -1,5 +1,11 @@
-"""Test support: planted-circuit models with known ground truth (``circuitspec.testing.planted``)."""
+"""Test support: planted-circuit models with known ground truth (``circuitspec.testing.planted``),
+their weights (``testing.weights``) and the checks they allow (``testing.recovery``)."""
 
-from circuitspec.testing.planted import HeadUse, Neuron, PlantError, Planted, PlantParams, all_questions, answers, plant
+from circuitspec.testing.planted import PlantError, Planted, PlantParams, all_questions, answers, plant
+from circuitspec.testing.recovery import WRONG_KINDS, Recovery, hypothesis_yaml, recovery
+from circuitspec.testing.weights import HeadUse, Neuron
 
-__all__ = ["HeadUse", "Neuron", "PlantError", "Planted", "PlantParams", "all_questions", "answers", "plant"]
+__all__ = [
+    "WRONG_KINDS", "HeadUse", "Neuron", "PlantError", "Planted", "PlantParams", "Recovery", "all_questions", "answers",
+    "hypothesis_yaml", "plant", "recovery",
+]

@@ -32,9 +32,11 @@ API::
     planted.model                  # circuitspec.models.Model (card notes say "planted")
     planted.truth                  # {"SA0": ["P8.L1.H1", "P8.L1.H3"], "SV1": ["P4.L1.N[2,17,20,23,38,83]"], ...}
     planted.ablation_overrides(node, tokens)   # the answer with that node zeroed (causal model)
-    hypothesis_yaml(planted)                   # the planted algorithm in the spec language
+    hypothesis_yaml(planted)                   # the planted algorithm in the spec language (testing.recovery)
     hypothesis_yaml(planted, "shifted_sa")     # a wrong claim (see WRONG_KINDS)
-    recovery(planted, verdict)                 # site-level precision / recall of a Verdict
+    recovery(planted, verdict)                 # site-level precision / recall of a Verdict (testing.recovery)
+
+Weights are built in ``testing.weights``.
 
 LayerNorm is kept (the zoo's model type) and made exact: the residual stream holds a
 large constant "anchor" (mirrored, so its mean is zero) that fixes the LayerNorm scale to
@@ -52,18 +54,8 @@ from typing import Any
 import torch
 
 from circuitspec.errors import CircuitSpecError
-from circuitspec.tasks.layout import D_VOCAB, EQUALS, Layout
-
-# Numerical design constants.
-ANCHOR = 1.0e4  # size of the constant that pins the LayerNorm scale
-SCORE = 30.0  # attention logit of a target key over every other key
-GATE = 100.0  # big-M that switches a neuron off away from its position / when a gate bit is 0
-RAMP = 0.25  # half-width of the ramps that make a step function (margin of every threshold)
-LOGIT = 10.0  # logit of the answer the readout picks (all others 0)
-DEFAULT_LOGIT = 0.5  # bias of token '0': what an answer position says when its readout is silenced
-
-DIGIT, CARRY = "digit", "carry"  # what a head copies: the digit value, or the carry dims of V
-
+from circuitspec.tasks.layout import D_VOCAB, Layout
+from circuitspec.testing.weights import CARRY, DIGIT, GATE, RAMP, Dims, HeadUse, Neuron, state_dict, step
 
 class PlantError(CircuitSpecError):
     """Planting parameters that cannot be placed (too few heads or layers)."""
@@ -102,35 +94,6 @@ class PlantParams:
     @property
     def n_layers(self) -> int:
         return self.digits + 1 + self.extra_layers
-
-
-@dataclass(frozen=True)
-class HeadUse:
-    """One head at one query position: what it attends to and why."""
-
-    layer: int
-    head: int
-    position: int
-    targets: tuple[int, ...]
-    role: str  # node id, or "decoy"
-
-    @property
-    def site(self) -> str:
-        return f"P{self.position}.L{self.layer}.H{self.head}"
-
-
-@dataclass(frozen=True)
-class Neuron:
-    """One MLP unit: its input weights (residual dim -> weight), bias and output weights."""
-
-    layer: int
-    position: int
-    reads: dict
-    bias: float
-    writes: dict
-    role: str
-    index: int = -1
-    cap: bool = False  # only stops an overshoot that nothing downstream would notice
 
 
 @dataclass
@@ -193,35 +156,6 @@ class Planted:
             out[:, col] = task.variable(tokens, "SA", k) if k < self.params.digits else 0
             return out
         return task.causal_answer(tokens, {(name, n): 0})
-
-
-# ----------------------------------------------------------------------------- residual layout
-
-
-class _Dims:
-    """Named blocks of residual dimensions, allocated in order."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.blocks: dict[str, tuple[int, int]] = {}
-
-    def add(self, name: str, width: int) -> int:
-        start = self.size
-        self.blocks[name] = (start, width)
-        self.size += width
-        return start
-
-    def __getitem__(self, name: str) -> int:
-        return self.blocks[name][0]
-
-
-def _step(reads: dict, at: float, weight: float) -> list[tuple[dict, float, float]]:
-    """Two ramps whose weighted difference is ``weight * [x >= at]`` for x at least RAMP from ``at``.
-
-    Returns (reads, bias, output weight) per ramp; ``reads`` is the linear input x.
-    """
-    k = 1.0 / (2 * RAMP)
-    return [(reads, -(at - RAMP), weight * k), (reads, -(at + RAMP), -weight * k)]
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -312,44 +246,51 @@ def _plan(params: PlantParams, rng: random.Random) -> dict[str, Any]:
 
 
 def plant(params: PlantParams | None = None, seed: int = 0, *, name: str | None = None) -> Planted:
-    """Build a planted addition model and its ground truth; same (params, seed), same model."""
+    """Build a planted addition model and its ground truth; same (params, seed), same model.
+
+    Four steps, all driven by one seeded generator (in this order, so a model never changes):
+    the plan (where every node goes), the residual layout, the MLP units, and their shuffled
+    indices in each layer; then the weights and the ground truth follow.
+    """
     params = params or PlantParams()
     rng = random.Random(f"circuitspec.planted/{seed}")
     plan = _plan(params, rng)
-    n, H, L = params.digits, params.n_heads, params.n_layers
-    lay = Layout(n)
-    n_ctx = lay.n_ctx
-    V, P, R, cascade = plan["V"], plan["P"], plan["R"], plan["cascade"]
-    uses: list[HeadUse] = plan["uses"]
-    htype = plan["htype"]
+    dims = _residual(params, plan["htype"])
+    by_role: dict[str, list[HeadUse]] = {}
+    for u in plan["uses"]:
+        by_role.setdefault(u.role, []).append(u)
+    placed, d_mlp = _place(params, _units(params, plan, dims, by_role, rng), rng)
 
-    # -- residual dims
-    dims = _Dims()
-    dims.add("anchor", 2)
-    dims.add("sink", 1)
-    dims.add("tok", D_VOCAB)
-    dims.add("pos", n_ctx)
-    dims.add("val", 1)
-    dims.add("eq", 1)
-    dims.add("sv", n)
-    dims.add("ans", 10)
-    dims.add("junk", 1)
-    for layer in range(L):
-        for h in range(H):
-            width = n if htype.get((layer, h)) == CARRY else 1
-            dims.add(f"h{layer}.{h}", width)
-    d_model = dims.size
-    d_head = max(n_ctx, n)
+    from circuitspec.models.card import Architecture
 
-    def priv(layer: int, head: int, i: int = 0) -> int:
-        return dims[f"h{layer}.{head}"] + i
+    lay = Layout(params.digits)
+    arch = Architecture(
+        n_layers=params.n_layers, n_heads=params.n_heads, d_model=dims.size, d_head=max(lay.n_ctx, params.digits), d_mlp=d_mlp, n_ctx=lay.n_ctx
+    )
+    tensors = state_dict(arch, dims, plan["uses"], plan["htype"], placed, params.digits)
+    model = _model(arch, tensors, params, seed, name)
+    return Planted(model=model, params=params, seed=seed, heads=plan["uses"], neurons=placed, carry_position=plan["V"],
+                   **_truth(params.digits, by_role, placed, plan["uses"]))
 
-    # -- MLP units
+
+def _residual(params: PlantParams, htype: dict) -> Dims:
+    """The residual stream's named blocks: anchor, sink, token, position, the planted values, heads' private dims."""
+    n, n_ctx = params.digits, Layout(params.digits).n_ctx
+    dims = Dims()
+    for block, width in (("anchor", 2), ("sink", 1), ("tok", D_VOCAB), ("pos", n_ctx), ("val", 1), ("eq", 1), ("sv", n), ("ans", 10), ("junk", 1)):
+        dims.add(block, width)
+    for layer in range(params.n_layers):
+        for h in range(params.n_heads):
+            dims.add(f"h{layer}.{h}", n if htype.get((layer, h)) == CARRY else 1)
+    return dims
+
+
+def _units(params: PlantParams, plan: dict, dims: Dims, by_role: dict[str, list[HeadUse]], rng: random.Random) -> list[Neuron]:
+    """The MLP units of the SV cascade (at V) and of every answer digit's readout (at P_k), with decoys."""
+    n, V, P, R, cascade = params.digits, plan["V"], plan["P"], plan["R"], plan["cascade"]
     units: list[Neuron] = []
 
-    def gated(
-        layer: int, pos: int, reads: dict, bias: float, writes: dict, role: str, gate: int | None = None, cap: bool = False
-    ) -> None:
+    def gated(layer: int, pos: int, reads: dict, bias: float, writes: dict, role: str, gate: int | None = None, cap: bool = False) -> None:
         r = dict(reads)
         r[dims["pos"] + pos] = r.get(dims["pos"] + pos, 0.0) + GATE
         b = bias - GATE
@@ -360,18 +301,9 @@ def plant(params: PlantParams | None = None, seed: int = 0, *, name: str | None 
 
     def head_sum(uses_of: list[HeadUse]) -> dict:
         """Linear read of s = D + D' from the private dims of a node's heads."""
-        reads: dict[int, float] = {}
-        for u in uses_of:
-            w = 2.0 if len(u.targets) == 2 else 1.0  # a split head carries (D + D') / 2
-            reads[priv(u.layer, u.head)] = w
-        return reads
+        return {dims[f"h{u.layer}.{u.head}"]: 2.0 if len(u.targets) == 2 else 1.0 for u in uses_of}  # a split head carries (D + D') / 2
 
-    by_role: dict[str, list[HeadUse]] = {}
-    for u in uses:
-        by_role.setdefault(u.role, []).append(u)
-
-    sv = dims["sv"]
-    junk = dims["junk"]
+    sv, junk = dims["sv"], dims["junk"]
     for j in range(n):
         s = head_sum(by_role[f"ST{j}"])
         layer = cascade[j]
@@ -379,11 +311,11 @@ def plant(params: PlantParams | None = None, seed: int = 0, *, name: str | None 
         # with a negative output weight (removing it can only raise sv) is a cap, needed
         # jointly with the others but not alone.
         top = j == n - 1
-        for reads, bias, w in _step(s, 9.5, 1.0):
+        for reads, bias, w in step(s, 9.5, 1.0):
             gated(layer, V, reads, bias, {sv + j: w}, f"SV{j}", cap=top and w < 0)
         if j > 0:  # [s_j == 9] * sv_(j-1) = gated([s >= 8.5] - [s >= 9.5])
             for at, sign in ((8.5, 1.0), (9.5, -1.0)):
-                for reads, bias, w in _step(s, at, sign):
+                for reads, bias, w in step(s, at, sign):
                     gated(layer, V, reads, bias, {sv + j: w}, f"SV{j}", gate=sv + j - 1, cap=top and w < 0)
         for _ in range(params.decoy_neurons):  # thresholds of the same sum, written nowhere useful
             at = rng.choice([4.5, 5.5, 8.5, 9.5, 12.5])
@@ -391,10 +323,9 @@ def plant(params: PlantParams | None = None, seed: int = 0, *, name: str | None 
 
     ans = dims["ans"]
     for k in range(n + 1):
-        carry_in = by_role.get(f"C{k}", [])
         u: dict[int, float] = head_sum(by_role[f"SA{k}"]) if k < n else {}
-        for c in carry_in:
-            u[priv(c.layer, c.head, k - 1)] = 1.0
+        for c in by_role.get(f"C{k}", []):
+            u[dims[f"h{c.layer}.{c.head}"] + k - 1] = 1.0
         top = (18 if k < n else 0) + (1 if k > 0 else 0)  # largest value of u
         # one-hot of u mod 10, telescoped: e_0 + sum over m < u of (e_(m+1 mod 10) - e_(m mod 10)).
         # e_0 is left to the unembedding's bias (a '0' wins when no ans dim is set), and the
@@ -402,13 +333,17 @@ def plant(params: PlantParams | None = None, seed: int = 0, *, name: str | None 
         for m in range(top):
             out = {ans + (m + 1) % 10: 1.0}
             out[ans + m % 10] = out.get(ans + m % 10, 0.0) - 1.0
-            ramps = _step(u, m + 0.5, 1.0) if m < top - 1 else [(u, -(m + 0.5 - RAMP), 1.0 / (1.0 - RAMP))]
+            ramps = step(u, m + 0.5, 1.0) if m < top - 1 else [(u, -(m + 0.5 - RAMP), 1.0 / (1.0 - RAMP))]
             for reads, bias, w in ramps:
                 gated(R, P[k], reads, bias, {d: w * x for d, x in out.items()}, f"A{k}")
         for _ in range(params.decoy_neurons):
             if u:
                 gated(R, P[k], u, -rng.choice([4.5, 9.5, 10.5]), {junk: 1.0}, "decoy")
+    return units
 
+
+def _place(params: PlantParams, units: list[Neuron], rng: random.Random) -> tuple[list[Neuron], int]:
+    """The units with their (shuffled) neuron indices, and the MLP width that holds them."""
     per_layer: dict[int, list[Neuron]] = {}
     for unit in units:
         per_layer.setdefault(unit.layer, []).append(unit)
@@ -417,19 +352,15 @@ def plant(params: PlantParams | None = None, seed: int = 0, *, name: str | None 
     if d_mlp < need:
         raise PlantError(f"d_mlp={d_mlp} is too small: a layer needs {need} units")
     placed: list[Neuron] = []
-    for layer in range(L):
+    for layer in range(params.n_layers):
         order = rng.sample(range(d_mlp), d_mlp)
         for i, unit in enumerate(per_layer.get(layer, [])):
             placed.append(Neuron(unit.layer, unit.position, unit.reads, unit.bias, unit.writes, unit.role, order[i], unit.cap))
+    return placed, d_mlp
 
-    # -- the bridge
-    from circuitspec.models.card import Architecture
 
-    arch = Architecture(n_layers=L, n_heads=H, d_model=d_model, d_head=d_head, d_mlp=d_mlp, n_ctx=n_ctx)
-    tensors = _weights(arch, dims, uses, htype, placed, n)
-    model = _model(arch, tensors, params, seed, name)
-
-    # -- ground truth
+def _truth(n: int, by_role: dict[str, list[HeadUse]], placed: list[Neuron], uses: list[HeadUse]) -> dict[str, Any]:
+    """The ground-truth fields of ``Planted``: sites, kinds, variables and impacts of every node, decoys."""
     truth: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}
     variables: dict[str, tuple[str, int]] = {}
@@ -470,10 +401,7 @@ def plant(params: PlantParams | None = None, seed: int = 0, *, name: str | None 
     decoys += sorted(
         {f"P{u.position}.L{u.layer}.N[{u.index}]" for u in placed if u.role == "decoy"}, key=_site_key
     )
-    return Planted(
-        model=model,
-        params=params,
-        seed=seed,
+    return dict(
         truth=dict(sorted(truth.items(), key=lambda kv: _node_key(kv[0]))),
         mlp_truth=mlp_truth,
         core=core,
@@ -481,9 +409,6 @@ def plant(params: PlantParams | None = None, seed: int = 0, *, name: str | None 
         variables=variables,
         impacts=impacts,
         decoys=decoys,
-        heads=uses,
-        neurons=placed,
-        carry_position=V,
         layers=layers,
     )
 
@@ -498,82 +423,6 @@ def _node_key(node: str) -> tuple:
     order = {"SA": 0, "ST": 1, "SV": 2, "C": 3, "A": 4}
     name = node.rstrip("0123456789")
     return (order.get(name, 9), int(node[len(name):] or 0))
-
-
-def _weights(arch, dims: _Dims, uses: list[HeadUse], htype: dict, units: list[Neuron], n: int) -> dict[str, torch.Tensor]:
-    """The bridge state dict implementing the plan (float64 while building, float32 out)."""
-    from circuitspec.models.build import expected_shapes
-
-    d, H, dh, L, n_ctx = arch.d_model, arch.n_heads, arch.d_head, arch.n_layers, arch.n_ctx
-    t = {k: torch.zeros(s, dtype=torch.float64) for k, s in expected_shapes(arch).items()}
-    sink = dims["sink"]
-
-    def zero_sum(row: torch.Tensor) -> torch.Tensor:
-        """Make a read vector blind to the LayerNorm mean: the sink (never written) balances it."""
-        row[sink] = 0.0
-        row[sink] = -row.sum()
-        return row
-
-    a0 = dims["anchor"]
-    for tok in range(D_VOCAB):
-        t["embed.weight"][tok, dims["tok"] + tok] = 1.0
-        if tok < 10:
-            t["embed.weight"][tok, dims["val"]] = float(tok)
-        if tok == EQUALS:
-            t["embed.weight"][tok, dims["eq"]] = 1.0
-    for p in range(n_ctx):
-        t["pos_embed.weight"][p, dims["pos"] + p] = 1.0
-        t["pos_embed.weight"][p, a0] = ANCHOR
-        t["pos_embed.weight"][p, a0 + 1] = -ANCHOR
-    scale = math.sqrt(2 * ANCHOR**2 / d)  # LayerNorm's divisor when only the anchor is present
-    for key in t:
-        if key.endswith(("ln1.weight", "ln2.weight")) or key == "ln_final.weight":
-            t[key][:] = scale
-
-    # Attention: a positional lookup table per head; idle query positions attend a token whose
-    # copied features are zero (OPR), or themselves before OPR.
-    opr = n
-    table: dict[tuple[int, int, int], tuple[int, ...]] = {(u.layer, u.head, u.position): u.targets for u in uses}
-    q_gain = SCORE * math.sqrt(dh)
-    for layer in range(L):
-        b = f"blocks.{layer}.attn"
-        for h in range(H):
-            for p in range(n_ctx):
-                t[f"{b}.k.weight"][h * dh + p, dims["pos"] + p] = 1.0
-            for q in range(n_ctx):
-                targets = table.get((layer, h, q), (opr,) if q >= opr else (q,))
-                for key_pos in targets:
-                    t[f"{b}.q.weight"][h * dh + key_pos, dims["pos"] + q] += q_gain
-            if htype.get((layer, h)) == CARRY:
-                for i in range(n):
-                    t[f"{b}.v.weight"][h * dh + i, dims["sv"] + i] = 1.0
-                    t[f"{b}.o.weight"][dims[f"h{layer}.{h}"] + i, h * dh + i] = 1.0
-            else:
-                t[f"{b}.v.weight"][h * dh, dims["val"]] = 1.0
-                t[f"{b}.o.weight"][dims[f"h{layer}.{h}"], h * dh] = 1.0
-        for p in ("q", "k", "v"):
-            w = t[f"{b}.{p}.weight"]
-            for row in range(w.shape[0]):
-                if w[row].abs().sum() > 0:
-                    zero_sum(w[row])
-
-    for unit in units:
-        b = f"blocks.{unit.layer}.mlp"
-        row = t[f"{b}.in.weight"][unit.index]
-        for dim, w in unit.reads.items():
-            row[dim] += w
-        zero_sum(row)
-        t[f"{b}.in.bias"][unit.index] = unit.bias
-        for dim, w in unit.writes.items():
-            t[f"{b}.out.weight"][dim, unit.index] += w
-
-    for digit in range(10):
-        t["unembed.weight"][digit, dims["ans"] + digit] = LOGIT
-    t["unembed.weight"][10, dims["eq"]] = LOGIT  # '=' is followed by the sign '+'
-    for tok in range(D_VOCAB):
-        zero_sum(t["unembed.weight"][tok])
-    t["unembed.bias"][0] = DEFAULT_LOGIT  # with no readout (A{k} ablated) the answer is a clean '0
-    return {k: v.float() for k, v in t.items()}
 
 
 def _model(arch, tensors: dict[str, torch.Tensor], params: PlantParams, seed: int, name: str | None):
@@ -628,201 +477,3 @@ def all_questions(digits: int) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- hypotheses
-
-
-def _position_ref(planted_or_layout, position: int) -> str:
-    lay = planted_or_layout
-    if position == lay.d_prime(0):
-        return "D'(0)"
-    if position == lay.equals:
-        return "="
-    if position == lay.sign:
-        return "sign"
-    return f"P({position})"
-
-
-WRONG_KINDS = ("shifted_sa", "empty_position", "sa_at_carry")
-
-
-def hypothesis_yaml(planted: Planted, wrong: str | None = None) -> str:
-    """The hypothesis of the planted algorithm, in the spec language (see module docstring).
-
-    It states what a researcher would: which variable each node computes, at which token
-    and on which kind of site, what it attends to and which answer digits it impacts;
-    never the layer, head or neuron indices (the matcher must find those).
-
-    ``wrong`` makes one claim that was not planted (every other node stays right):
-
-    - ``shifted_sa``: SA(n) is computed where A(n+1) is predicted (the neighbouring column);
-    - ``empty_position``: ST(n) heads sit at OPR, where nothing was planted;
-    - ``sa_at_carry``: SA(n) is computed at the carry position (whose heads see D(n) and
-      D'(n), but whose output only ever feeds the carry).
-    """
-    if wrong is not None and wrong not in WRONG_KINDS:
-        from circuitspec.errors import unknown
-
-        raise unknown("wrong-hypothesis kind", wrong, WRONG_KINDS, PlantError)
-    n = planted.params.digits
-    v = _position_ref(planted.layout, planted.carry_position)
-    name = f"planted-add-d{n}-s{planted.seed}" + (f"-wrong-{wrong.replace('_', '-')}" if wrong else "")
-    sa_at, sa_range = "predicts A(n)", "0..digits-1"
-    st_at = v
-    if wrong == "shifted_sa":
-        sa_at = "predicts A(n+1)"
-    elif wrong == "sa_at_carry":
-        sa_at = v
-    elif wrong == "empty_position":
-        st_at = "OPR"
-    sa_impacts = "" if wrong else "\n    impacts: {exactly: A(n)}"
-    return f"""# Planted circuit (circuitspec.testing.planted), seed {planted.seed}; carry position {v}.
-name: {name}
-task: add
-applies_to: {{digits: {n}}}
-nodes:
-  - id: SA{{n}}
-    description: two heads (or one split head) copy D(n) and D'(n); their sum is SA(n)
-    for_each: {{n: {sa_range}}}
-    computes: SA(n)
-    site: head
-    max_heads: 2
-    at: "{sa_at}"
-    attends: {{to: ["D(n)", "D'(n)"], min_share: 0.9}}{sa_impacts}
-  - id: ST{{n}}
-    description: the same for column n at the carry position
-    for_each: {{n: 0..digits-1}}
-    computes: ST(n)
-    site: head
-    max_heads: 2
-    at: "{st_at}"
-    attends: {{to: ["D(n)", "D'(n)"], min_share: 0.9}}
-    impacts: {{at_least: A(n+1)}}
-  - id: SV{{n}}
-    description: neurons fold ST(n) and SV(n-1) into the cascaded carry
-    for_each: {{n: 0..digits-1}}
-    computes: SV(n)
-    site: neurons
-    at: "{v}"
-    impacts: {{at_least: A(n+1)}}
-  - id: C{{n}}
-    description: a head moves the carry SV(n-1) to where A(n) is predicted
-    for_each: {{n: 1..digits}}
-    computes: SV(n-1)
-    site: head
-    at: predicts A(n)
-    attends: {{to: "{v}", min_share: 0.9}}
-    impacts: {{exactly: A(n)}}
-  - id: A{{n}}
-    description: the MLP reads (SA(n) + SV(n-1)) mod 10 into the answer
-    for_each: {{n: 0..digits}}
-    computes: A(n)
-    site: mlp
-    at: predicts A(n)
-    impacts: {{exactly: A(n)}}
-edges:
-  - flow: ST{{n}} -> SV{{n}}
-    for_each: {{n: 0..digits-1}}
-  - flow: SV{{n-1}} -> SV{{n}}
-    for_each: {{n: 1..digits-1}}
-  - flow: SV{{n-1}} -> C{{n}}
-    for_each: {{n: 1..digits}}
-  - flow: C{{n}} -> A{{n}}
-    for_each: {{n: 1..digits}}
-  - flow: SA{{n}} -> A{{n}}
-    for_each: {{n: 0..digits-1}}
-"""
-
-
-def expected_sites(planted: Planted) -> dict[str, list[str]]:
-    """What ``verify`` should place each node of ``hypothesis_yaml`` on (A{k}: the MLP site)."""
-    return {node: ([planted.mlp_truth[node]] if node.startswith("A") else sites) for node, sites in planted.truth.items()}
-
-
-@dataclass(frozen=True)
-class NodeRecovery:
-    """How a verdict placed one planted node."""
-
-    node: str
-    status: str  # the verdict's node status
-    expected: tuple[str, ...]
-    found: tuple[str, ...]
-    exact: bool  # found == expected (neuron nodes: same position, layer and neuron set)
-    missing_neurons: tuple[int, ...] = ()
-    extra_neurons: tuple[int, ...] = ()
-    core_found: bool = True  # neuron nodes: every neuron needed alone was found
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """Site-level precision and recall of a verdict against a planted model's ground truth."""
-
-    nodes: dict[str, NodeRecovery]
-    status: str
-
-    @staticmethod
-    def _units(sites) -> set[str]:
-        """Heads and MLPs as they are; a neuron site as one unit per neuron."""
-        from circuitspec.engine.sites import Site
-
-        out: set[str] = set()
-        for text in sites:
-            site = Site.parse(text)
-            if site.kind == "neurons":
-                out |= {f"P{site.position}.L{site.layer}.N[{i}]" for i in site.neurons}
-            else:
-                out.add(str(site))
-        return out
-
-    def _counts(self) -> tuple[int, int, int]:
-        found = expected = right = 0
-        for r in self.nodes.values():
-            f, e = self._units(r.found), self._units(r.expected)
-            found, expected, right = found + len(f), expected + len(e), right + len(f & e)
-        return found, expected, right
-
-    @property
-    def precision(self) -> float:
-        """Share of placed units (heads, MLPs, single neurons) that are planted for that node."""
-        found, _, right = self._counts()
-        return right / found if found else 1.0
-
-    @property
-    def recall(self) -> float:
-        """Share of planted units that the verdict placed on their node."""
-        _, expected, right = self._counts()
-        return right / expected if expected else 1.0
-
-    @property
-    def recovered(self) -> bool:
-        """Every node confirmed on exactly its planted sites."""
-        return all(r.status == "confirmed" and r.exact for r in self.nodes.values())
-
-
-def recovery(planted: Planted, verdict) -> Recovery:
-    """Compare a ``Verdict`` for ``hypothesis_yaml(planted)`` with the ground truth."""
-    from circuitspec.engine.sites import Site
-
-    expected = expected_sites(planted)
-    out: dict[str, NodeRecovery] = {}
-    for node, want in expected.items():
-        try:
-            nv = verdict.node(node)
-        except KeyError:
-            out[node] = NodeRecovery(node, "missing", tuple(want), (), False, core_found=False)
-            continue
-        found = tuple(nv.sites)
-        if planted.kinds.get(node) == "neurons" and not node.startswith("A"):
-            w = Site.parse(want[0])
-            got = [Site.parse(s) for s in found]
-            same_place = len(got) == 1 and (got[0].position, got[0].layer, got[0].kind) == (w.position, w.layer, "neurons")
-            have = set(got[0].neurons) if same_place else set()
-            core = set(Site.parse(planted.core[node]).neurons)
-            out[node] = NodeRecovery(
-                node, nv.status, tuple(want), found,
-                exact=same_place and have == set(w.neurons),
-                missing_neurons=tuple(sorted(set(w.neurons) - have)),
-                extra_neurons=tuple(sorted(have - set(w.neurons))),
-                core_found=same_place and core <= have,
-            )
-        else:
-            out[node] = NodeRecovery(node, nv.status, tuple(want), found, exact=set(found) == set(want))
-    return Recovery(out, verdict.status)
