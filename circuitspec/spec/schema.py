@@ -17,26 +17,33 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, field_serializer, model_validator
 
-from circuitspec.spec.expr import (
-    BUILTINS,
-    PositionSpec,
-    TemplateError,
-    _did_you_mean,
-    parse_answer,
-    parse_flow,
-    parse_position,
-    parse_range,
-    parse_template,
-    parse_variables,
-    show,
-)
 from circuitspec.models.card import MAX_HEADS_PER_LAYER, MAX_LAYERS
+from circuitspec.spec.expr import TemplateError, _did_you_mean, parse_flow
+from circuitspec.spec.checks import check_for_each, check_node, semantic_problems
+from circuitspec.spec.fields import (
+    Answers,
+    Classes,
+    Count,
+    Flow,
+    ForEach,
+    IdTemplate,
+    Keep,
+    Layers,
+    Name,
+    Ops,
+    Positions,
+    Share,
+    Site,
+    Task,
+    Text,
+    Variables,
+    kind_of,
+)
 from circuitspec.tasks.layout import MAX_DIGITS
-from circuitspec.vocabulary import NODE_SITE_KINDS, OPERATIONS, QUESTION_CLASSES, VARIABLES, NodeSiteKind, Op
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
@@ -77,188 +84,6 @@ class Where:
         return {"file": self.file, "line": line, "column": column}
 
 
-# ----------------------------------------------------------------------------- normalizers
-
-
-def _kind(v: Any) -> str:
-    if v is None:
-        return "nothing (null)"
-    if isinstance(v, bool):
-        return f"a boolean ({v})"
-    if isinstance(v, dict):
-        return "a mapping"
-    if isinstance(v, list):
-        return "a list"
-    return f"{type(v).__name__} {v!r:.40}"
-
-
-def _items(v: Any, what: str, *, allow_int: bool = False) -> list[tuple[tuple, Any]]:
-    """A scalar or a list, as (subpath, item) pairs; items must be strings (or ints)."""
-    pairs = [((i,), x) for i, x in enumerate(v)] if isinstance(v, list) else [((), v)]
-    for sub, x in pairs:
-        ok = isinstance(x, str) or (allow_int and isinstance(x, int) and not isinstance(x, bool))
-        if not ok:
-            raise TemplateError(f"{what}: expected text, got {_kind(x)}", subpath=sub)
-    return pairs
-
-
-def _wrap(sub: tuple, fn, *args):
-    try:
-        return fn(*args)
-    except TemplateError as err:
-        raise err.under(*sub) from None
-
-
-def show_ref(ref: tuple) -> str:
-    word = ref[0]
-    if word == "predicts":
-        return "predicts " + show_ref(ref[1])
-    if len(ref) == 1:
-        return word
-    return f"{word}({show(ref[1])})"
-
-
-def show_position(spec: PositionSpec) -> str:
-    return show_ref(spec.start) if spec.end is None else f"{show_ref(spec.start)}..{show_ref(spec.end)}"
-
-
-def show_template(text: str) -> str:
-    t = parse_template(text)
-    return "".join(p if isinstance(p, str) else "{" + show(p) + "}" for p in t.parts)
-
-
-def _positions(v: Any) -> list[str]:
-    if isinstance(v, list) and not v:
-        raise TemplateError("position list is empty", hint="leave the field out to allow every position")
-    return [_wrap(sub, lambda x: show_position(parse_position(x.strip())), x) for sub, x in _items(v, "position")]
-
-
-def _answers(v: Any) -> list[str]:
-    if isinstance(v, list) and not v:
-        raise TemplateError("answer list is empty", hint="name answer digits like A(n) or sign")
-    return [_wrap(sub, lambda x: show_position(parse_answer(x.strip())), x) for sub, x in _items(v, "answer digit")]
-
-
-def _layers(v: Any) -> list[str]:
-    if isinstance(v, list) and not v:
-        raise TemplateError("layer list is empty", hint="leave the field out to allow every layer")
-    return [_wrap(sub, lambda x: parse_range(str(x).strip(), "layers").text(), x) for sub, x in _items(v, "layers", allow_int=True)]
-
-
-def _variables(v: Any) -> list[str]:
-    if isinstance(v, list) and not v:
-        raise TemplateError("variable list is empty", hint="e.g. SA(n)")
-    out: list[str] = []
-    for sub, x in _items(v, "variable"):
-        out.extend(_wrap(sub, lambda x: [r.text() for r in parse_variables(x.strip())], x))
-    return out
-
-
-def _keep(v: Any) -> list[str]:
-    if isinstance(v, list) and not v:
-        return []
-    return _variables(v)
-
-
-def _template(v: Any) -> str:
-    if not isinstance(v, str):
-        raise TemplateError(f"expected a name, got {_kind(v)}", hint="e.g. SA{n}")
-    return show_template(v.strip())
-
-
-def _classes(v: Any) -> list[str]:
-    if isinstance(v, list) and not v:
-        return []
-    return [_wrap(sub, lambda x: show_template(x.strip()), x) for sub, x in _items(v, "question class")]
-
-
-def _flow(v: Any) -> str:
-    templates = parse_flow(v)
-    return " -> ".join("".join(p if isinstance(p, str) else "{" + show(p) + "}" for p in t.parts) for t in templates)
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _for_each(v: Any) -> dict[str, str | list[str]]:
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise TemplateError(f"for_each must map names to ranges, got {_kind(v)}", hint="e.g. for_each: {n: 0..digits-1}")
-    out: dict[str, str | list[str]] = {}
-    for name, dom in v.items():
-        if not isinstance(name, str) or not _IDENT.fullmatch(name):
-            raise TemplateError(f"for_each variable {name!r} is not a name", hint="use a short name such as n or k", subpath=(name,))
-        if name in BUILTINS or name in ("min", "max"):
-            raise TemplateError(
-                f"for_each variable {name!r} is reserved", hint="reserved: " + ", ".join(BUILTINS + ("min", "max")), subpath=(name,)
-            )
-        if isinstance(dom, list):
-            if not dom:
-                raise TemplateError(f"for_each {name}: empty list", subpath=(name,))
-            out[name] = [
-                _wrap((name,) + sub, lambda x: parse_range(str(x).strip(), f"value of {name}").text(), x)
-                for sub, x in _items(dom, f"for_each {name}", allow_int=True)
-            ]
-            for i, text in enumerate(out[name]):
-                if ".." in text:
-                    raise TemplateError(f"for_each {name}: a list holds single values, not ranges", subpath=(name, i))
-        elif isinstance(dom, (str, int)) and not isinstance(dom, bool):
-            out[name] = _wrap((name,), lambda x: parse_range(str(x).strip(), f"range of {name}").text(), dom)
-        else:
-            raise TemplateError(f"for_each {name}: expected a range such as 0..digits-1, got {_kind(dom)}", subpath=(name,))
-    return out
-
-
-def _choice(allowed: tuple[str, ...], what: str):
-    def check(v: Any) -> str:
-        if not isinstance(v, str) or v not in allowed:
-            raise TemplateError(f"unknown {what} {v!r}", hint=_did_you_mean(str(v), allowed))
-        return v
-
-    return check
-
-
-def _ops(v: Any) -> list[str]:
-    check = _choice(OPERATIONS, "operation")
-    return [_wrap(sub, check, x) for sub, x in _items(v, "operation")]
-
-
-def _name(v: Any) -> str:
-    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", v):
-        raise TemplateError(f"a hypothesis name uses letters, digits, '_', '.' and '-' only, got {v!r:.60}")
-    return v
-
-
-def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    if not isinstance(v, str):
-        raise TemplateError(f"expected text, got {_kind(v)}")
-    return v
-
-
-_STR_OR_LIST = str | list[str]
-Positions = Annotated[list[str], BeforeValidator(_positions, json_schema_input_type=_STR_OR_LIST)]
-Answers = Annotated[list[str], BeforeValidator(_answers, json_schema_input_type=_STR_OR_LIST)]
-Layers = Annotated[list[str], BeforeValidator(_layers, json_schema_input_type=int | str | list[int | str])]
-Variables = Annotated[list[str], BeforeValidator(_variables, json_schema_input_type=_STR_OR_LIST)]
-Keep = Annotated[list[str], BeforeValidator(_keep, json_schema_input_type=_STR_OR_LIST)]
-IdTemplate = Annotated[str, BeforeValidator(_template)]
-Classes = Annotated[list[str], BeforeValidator(_classes, json_schema_input_type=_STR_OR_LIST)]
-Flow = Annotated[str, BeforeValidator(_flow)]
-ForEach = Annotated[
-    dict[str, str | list[str]], BeforeValidator(_for_each, json_schema_input_type=dict[str, int | str | list[int | str]])
-]
-Site = Annotated[NodeSiteKind, BeforeValidator(_choice(NODE_SITE_KINDS, "site kind"))]
-Task = Annotated[Op, BeforeValidator(_choice(OPERATIONS, "task"))]
-Ops = Annotated[list[Op], BeforeValidator(_ops, json_schema_input_type=str | list[str])]
-Share = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
-Count = Annotated[int, Field(strict=True, ge=1)]
-Name = Annotated[str, BeforeValidator(_name)]
-Text = Annotated[str, BeforeValidator(_text)]
-
-
 # ----------------------------------------------------------------------------- base model
 
 
@@ -281,7 +106,7 @@ class SpecModel(BaseModel):
         data = cls._shorthand(data)
         if not isinstance(data, dict):
             raise TemplateError(
-                f"{cls._what} must be a mapping of fields, got {_kind(data)}",
+                f"{cls._what} must be a mapping of fields, got {kind_of(data)}",
                 hint="fields: " + ", ".join(cls._field_names()),
             )
         allowed = cls._field_names()
@@ -377,75 +202,6 @@ class CausalTest(SpecModel):
     @field_serializer("keep")
     def _ser(self, v):
         return v
-
-
-def _node_names(node: Node | NodeOverride) -> list[tuple[tuple, set[str]]]:
-    """(subpath, free names) of every template in a node."""
-    out: list[tuple[tuple, set[str]]] = []
-    if node.id is not None:
-        out.append((("id",), parse_template(node.id).names))
-    for i, v in enumerate(node.computes or []):
-        out.append((("computes", i), parse_variables(v)[0].names))
-    for i, v in enumerate(node.at or []):
-        out.append((("at", i), parse_position(v).names))
-    for i, v in enumerate(node.layers or []):
-        out.append((("layers", i), parse_range(v).names))
-    for j, a in enumerate(node.attends or []):
-        for i, v in enumerate(a.to):
-            out.append((("attends", j, "to", i), parse_position(v).names))
-    if node.impacts is not None:
-        for key in ("exactly", "at_least"):
-            for i, v in enumerate(getattr(node.impacts, key) or []):
-                out.append((("impacts", key, i), parse_answer(v).names))
-    for key in ("breaks", "spares"):
-        for i, v in enumerate(getattr(node, key) or []):
-            out.append(((key, i), parse_template(v).names))
-    if node.test is not None:
-        for i, v in enumerate(node.test.keep):
-            out.append((("test", "keep", i), parse_variables(v)[0].names))
-    return out
-
-
-def _check_for_each(for_each: dict[str, Any]) -> set[str]:
-    """Each range may use the builtins and the variables declared before it; returns all names."""
-    known = set(BUILTINS)
-    for name, dom in for_each.items():
-        texts = dom if isinstance(dom, list) else [dom]
-        for text in texts:
-            bad = parse_range(text).names - known
-            if bad:
-                b = sorted(bad)[0]
-                raise TemplateError(
-                    f"for_each {name}: unknown name {b!r} in {text!r}",
-                    hint=_did_you_mean(b, sorted(known)) + " (a range may use the variables declared before it)",
-                    subpath=("for_each", name),
-                )
-        known.add(name)
-    return known
-
-
-def check_node(node: Node) -> None:
-    """Cross-field rules of one node (raised as TemplateError with a subpath)."""
-    known = _check_for_each(node.for_each)
-    for sub, names in _node_names(node):
-        bad = names - known
-        if bad:
-            b = sorted(bad)[0]
-            hint = _did_you_mean(b, sorted(known))
-            if b not in BUILTINS:
-                hint += f" (declare it: for_each: {{{b}: 0..digits-1}})"
-            raise TemplateError(f"unknown name {b!r}", hint=hint, subpath=sub)
-    if node.attends and node.site not in ("head", "any"):
-        raise TemplateError(
-            f"only attention heads attend; this node's site is {node.site!r}", hint="use site: head or drop attends", subpath=("attends",)
-        )
-    if node.max_heads > 1 and node.site not in ("head", "any"):
-        raise TemplateError(
-            f"max_heads applies to heads; this node's site is {node.site!r}", hint="use site: head or drop max_heads", subpath=("max_heads",)
-        )
-    both = set(node.breaks) & set(node.spares)
-    if both:
-        raise TemplateError(f"class {sorted(both)[0]!r} is both in breaks and in spares", subpath=("spares",))
 
 
 def _one_attends(data: Any) -> Any:
@@ -554,7 +310,7 @@ class Edge(SpecModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Edge:
-        known = _check_for_each(self.for_each)
+        known = check_for_each(self.for_each)
         for i, t in enumerate(parse_flow(self.flow)):
             bad = t.names - known
             if bad:
@@ -712,49 +468,3 @@ class Hypothesis(SpecModel):
         from circuitspec.spec.expand import applies_to
 
         return applies_to(self, shape)
-
-
-def _var_ok(name: str, op: str) -> bool:
-    ops = VARIABLES[name].ops
-    return op == "mix" or op in ops
-
-
-def semantic_problems(h: Hypothesis):
-    """Rules that need the whole hypothesis: unique ids, variables and classes valid for the task.
-
-    Yields (path, message, hint); the first one is raised by validation and by the loader.
-    """
-    seen: dict[str, int] = {}
-    for i, node in enumerate(h.nodes):
-        if node.id in seen:
-            yield ("nodes", i, "id"), f"node id {node.id!r} is used twice (nodes[{seen[node.id]}] and nodes[{i}])", None
-        seen.setdefault(node.id, i)
-    for kind, items in (("nodes", h.nodes), ("override", h.override)):
-        for i, node in enumerate(items):
-            for j, v in enumerate(node.computes or []):
-                name = parse_variables(v)[0].name
-                if not _var_ok(name, h.task):
-                    yield (kind, i, "computes", j), f"variable {name} is not part of {h.task!r} ({VARIABLES[name].meaning})", (
-                        "variables for " + h.task + ": " + ", ".join(n for n in VARIABLES if _var_ok(n, h.task))
-                    )
-            for j, v in enumerate((node.test.keep if node.test else None) or []):
-                name = parse_variables(v)[0].name
-                if not _var_ok(name, h.task):
-                    yield (kind, i, "test", "keep", j), f"variable {name} is not part of {h.task!r}", None
-            for key in ("breaks", "spares"):
-                for j, v in enumerate(getattr(node, key) or []):
-                    t = parse_template(v)
-                    if t.is_constant and v not in QUESTION_CLASSES[h.task]:
-                        yield (kind, i, key, j), f"unknown question class {v!r} for {h.task!r}", _did_you_mean(v, QUESTION_CLASSES[h.task])
-    for j, v in enumerate(h.explains):
-        if v not in QUESTION_CLASSES[h.task]:
-            yield ("explains", j), f"unknown question class {v!r} for {h.task!r}", _did_you_mean(v, QUESTION_CLASSES[h.task])
-    ids = [o.id for o in h.override]
-    for i, oid in enumerate(ids):
-        if oid in ids[:i]:
-            yield ("override", i, "id"), f"node {oid!r} is overridden twice", None
-    if h.override and not h.include:
-        yield ("override",), "override changes included nodes, but nothing is included", "add include: [other.yaml]"
-    for i, inc in enumerate(h.include):
-        if not isinstance(inc, str) or not inc.strip():
-            yield ("include", i), "include needs a file name", None
