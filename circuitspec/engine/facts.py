@@ -211,6 +211,11 @@ def stratified_questions(engine: Engine, total: int, seed: int, salt: str) -> to
 
 @torch.no_grad()
 def compute(engine: Engine, params: FactsParams, *, key: str = "", progress: Progress | None = None) -> Facts:
+    """Measure the facts of every head and MLP site (no cache; see ``load_or_compute``).
+
+    Its numbered steps (ablation of every site, attention, probes, the per-site records) share
+    the question set and the per-site tables, so it stays one function (about 90 lines).
+    """
     task, layout = engine.task, engine.layout
     tell = progress or (lambda stage, done, total: None)
     questions = stratified_questions(engine, params.questions, params.seed, "facts")

@@ -284,7 +284,11 @@ class Engine:
         targets: torch.Tensor | None = None,
         keep_logprobs: bool = False,
     ) -> Outcomes:
-        """Apply each intervention to every question; see ``Outcomes``."""
+        """Apply each intervention to every question; see ``Outcomes``.
+
+        One function on purpose (over 80 lines): it is the engine's hot loop, and the chunking,
+        the shared clean pass and the per-chunk patch plans read top to bottom as one data flow.
+        """
         tokens = self._check_tokens(tokens)
         interventions = list(interventions)
         for iv in interventions:

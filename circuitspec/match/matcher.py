@@ -20,7 +20,7 @@ import networkx as nx
 
 from circuitspec.engine import Engine, Site
 from circuitspec.match import candidates, causal, neurons
-from circuitspec.match.placement import MIN_INFORMATIVE, Placement
+from circuitspec.match.placement import Placement
 from circuitspec.match.solver import Assignment, solve
 from circuitspec.spec.expand import NodeInstance, site_can_feed
 

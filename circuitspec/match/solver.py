@@ -49,7 +49,7 @@ def solve(
     required: Sequence[str] = (),
     max_steps: int = 200_000,
 ) -> Assignment:
-    """Best assignment of placements to nodes.
+    """Best assignment of placements to nodes (one function: its closures share the search state).
 
     ``compatible(src, dst)`` says whether information can flow from the sites of
     ``src`` to those of ``dst``. The search is exact unless it needs more than

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import torch
 
 from circuitspec.tasks.layout import MINUS, PLUS
-from circuitspec.vocabulary import CARRY, NONE, UNCERTAIN
+from circuitspec.vocabulary import CARRY, UNCERTAIN
 SMALL = torch.int8  # every variable fits; the public API widens to int64 at the edges
 
 # Each cascaded variable and the TriCase it folds: XV(n) is XT(n)'s carry unless XT(n) is
@@ -52,6 +52,7 @@ def evaluate(
     Values are int8 (a quarter of the memory traffic of int64 on big batches); ``sign``
     (the sign token) is added so the full answer is known. ``answer_only`` skips the
     variables of an operation that no row uses, leaving them out of the result.
+    It is the causal model's one topological pass over the DAG above, so it stays one function.
     """
     by_name: dict[str, list[tuple[int | None, torch.Tensor]]] = {}
     for (name, n), value in (overrides or {}).items():

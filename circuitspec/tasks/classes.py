@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from circuitspec.errors import TaskError, unknown
-from circuitspec.vocabulary import ADD_CLASSES, CARRY, NONE, QUESTION_CLASSES, SUB_CLASSES, UNCERTAIN
+from circuitspec.vocabulary import ADD_CLASSES, CARRY, NONE, QUESTION_CLASSES, UNCERTAIN
 
 ALL_CLASSES = QUESTION_CLASSES["mix"]
 _OPEN = {"S": 5, "M": 4, "N": 4}  # the top class of each family means "this long or longer"
