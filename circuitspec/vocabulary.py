@@ -6,8 +6,8 @@ where an intervention lands, and a spec node's, where the matcher may place it),
 record of a model's shape. The hypothesis language (``spec/``) must stay importable without
 torch, so nothing here imports it.
 
->>> n_ctx(6)
-22
+>>> n_ctx(6), digits_for(22), digits_for(23)
+(22, 6, None)
 >>> key_text(("SA", 3)), key_text(("OPR", None))
 ('SA(3)', 'OPR')
 >>> QUESTION_CLASSES["sub"][:3]
@@ -41,6 +41,12 @@ COLUMN_TYPES = ("none", "uncertain", "carry")
 def n_ctx(digits: int) -> int:
     """Tokens of a question with ``digits``-digit operands: D.. OPR D'.. = sign A(digits)..A(0)."""
     return 3 * digits + 4
+
+
+def digits_for(context: int) -> int | None:
+    """The digit count whose questions take ``context`` tokens (``n_ctx``'s inverse), or None."""
+    digits, rest = divmod(context - 4, 3)
+    return digits if rest == 0 and digits >= 1 else None
 
 
 # ---- variables ------------------------------------------------------------------------------

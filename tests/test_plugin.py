@@ -310,3 +310,12 @@ def test_unknown_node_is_a_spec_error(pytester: pytest.Pytester, zoo_dir: Path):
         """
     )
     run(pytester, "--circuit-zoo", str(zoo_dir)).assert_outcomes(passed=1)
+
+
+def test_claims_need_no_pytest():
+    code = "import sys, circuitspec.claims as c; print('pytest' in sys.modules, callable(c.assert_holds))"
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from circuitspec.errors import ModelError, unknown
 from circuitspec.models.card import ModelCard, check_name, strip_steps
-from circuitspec.vocabulary import ModelShape
+from circuitspec.vocabulary import ModelShape, digits_for
 from circuitspec.models.store import CARD_SUFFIX, WEIGHTS_SUFFIX, load_weights, read_card
 
 
@@ -154,10 +154,10 @@ def import_pth(path: str | Path, op: str, *, name: str | None = None, act_fn: st
     name = check_name(name if name is not None else Path(path).stem, file=where)
     tl = read_pth(Path(path))
     arch = tl_architecture(tl, where, act_fn=act_fn)
-    if (arch.n_ctx - 4) % 3 or arch.n_ctx < 7:
+    digits = digits_for(arch.n_ctx)
+    if digits is None:
         raise ModelError(f"n_ctx {arch.n_ctx} is not 3 * digits + 4", file=where, hint="only arithmetic models in the paper's layout can be imported")
     tensors = from_tl(tl, arch, where)
-    digits = (arch.n_ctx - 4) // 3
     try:
         card = ModelCard(name=name, architecture=arch, task=TaskSpec(op=op, digits=digits), notes=f"imported from {Path(path).name}")
     except ValidationError as err:

@@ -243,12 +243,12 @@ def _run_item(item: WorkItem, emit: Callable[[Event], None] | None) -> list[str]
     by_name = {v.hypothesis: v for v in verdicts}
     missing = [h.name for h in item.hypotheses if h.name not in by_name]
     if missing:
-        raise RuntimeError(f"verify_model returned no verdict for {missing} on {name}")
+        raise VerifyError(f"verify_model returned no verdict for {missing} on {name}", hint="a verify_model must return one verdict per hypothesis")
     out = []
     for h in item.hypotheses:
         v = by_name[h.name]
         if v.model != name:
-            raise RuntimeError(f"verify_model returned a verdict for model {v.model!r}, expected {name!r}")
+            raise VerifyError(f"verify_model returned a verdict for model {v.model!r}, expected {name!r}")
         out.append(v.model_dump_json())
     statuses = ", ".join(f"{h.name}: {by_name[h.name].status}" for h in item.hypotheses)
     say(Event(name, "done", statuses, len(out), seconds=time.perf_counter() - started))
