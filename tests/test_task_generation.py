@@ -8,7 +8,7 @@ from task_reference import class_name, parse
 
 from circuitspec.errors import TaskError
 from circuitspec.tasks import ArithmeticTask
-from circuitspec.tasks.classes import ADD_CLASSES, SUB_CLASSES
+from circuitspec.vocabulary import ADD_CLASSES, SUB_CLASSES
 
 
 def reference_classes(task, tokens):

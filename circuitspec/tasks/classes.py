@@ -19,7 +19,6 @@ import torch
 from circuitspec.errors import TaskError, unknown
 from circuitspec.vocabulary import ADD_CLASSES, CARRY, NONE, QUESTION_CLASSES, UNCERTAIN
 
-ALL_CLASSES = QUESTION_CLASSES["mix"]
 _OPEN = {"S": 5, "M": 4, "N": 4}  # the top class of each family means "this long or longer"
 
 
@@ -68,7 +67,7 @@ def longest_cascade(tri: torch.Tensor) -> torch.Tensor:
 
 
 def classify(variables: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Index into ``ALL_CLASSES`` per row, from the variables of ``causal.evaluate``."""
+    """Index into ``vocabulary.QUESTION_CLASSES["mix"]`` per row, from the variables of ``causal.evaluate``."""
     s = longest_cascade(variables["ST"]).clamp(max=5)
     m = longest_cascade(variables["MT"]).clamp(max=4) + len(ADD_CLASSES)
     n = longest_cascade(variables["NT"]).clamp(1, 4) - 1 + len(ADD_CLASSES) + 5
