@@ -24,7 +24,7 @@ from circuitspec.tasks.layout import (
     check_digits,
     check_op,
 )
-from circuitspec.vocabulary import VARIABLES, Variable
+from circuitspec.vocabulary import VARIABLES, Variable, VarKey
 from circuitspec.vocabulary import variable as lookup_variable
 
 
