@@ -526,12 +526,12 @@ def test_cli_render_rebuilds_the_report_without_a_model(world, fake_core, monkey
 def test_two_runs_into_one_folder_merge_and_a_folder_in_use_is_refused(world, fake_core, capsys):
     out = world.tmp / "shared"
     add, one = map(str, world.specs)
-    assert main(["verify", add, "--models", str(world.models), "--out", str(out), "-q"]) == 1
-    assert main(["verify", one, "--models", str(world.models), "--out", str(out), "-q"]) == 0
+    assert main(["verify", "-j", "1", add, "--models", str(world.models), "--out", str(out), "-q"]) == 1
+    assert main(["verify", "-j", "1", one, "--models", str(world.models), "--out", str(out), "-q"]) == 0
     merged = load_report(out / "report.json")
     # the second run's report holds the first run's verdicts too (from the verdicts folder), in one order
     both = world.tmp / "both"
-    assert main(["verify", add, one, "--models", str(world.models), "--out", str(both), "-q"]) == 1
+    assert main(["verify", "-j", "1", add, one, "--models", str(world.models), "--out", str(both), "-q"]) == 1
     assert [(v.hypothesis, v.model) for v in merged.verdicts] == [
         ("toy_1layer", "add_d5_l1_h3_t3K_s1"),
         ("toy_addition", "add_d5_l2_h3_t3K_s1"), ("toy_addition", "add_d6_l2_h3_t3K_s1"), ("toy_addition", "add_d6_l2_h3_t3K_s2"),
@@ -540,7 +540,7 @@ def test_two_runs_into_one_folder_merge_and_a_folder_in_use_is_refused(world, fa
     root = ET.parse(out / "junit.xml").getroot()
     assert len(root.findall(".//testcase")) == 4
     # another seed's verdicts in the folder are not this run's: not merged
-    assert main(["verify", one, "--models", str(world.models), "--out", str(out), "--seed", "3", "-q"]) == 0
+    assert main(["verify", "-j", "1", one, "--models", str(world.models), "--out", str(out), "--seed", "3", "-q"]) == 0
     assert [v.hypothesis for v in load_report(out / "report.json").verdicts] == ["toy_1layer"]
     # a folder another live run holds is refused, with a clear message; nothing is written
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -548,7 +548,7 @@ def test_two_runs_into_one_folder_merge_and_a_folder_in_use_is_refused(world, fa
         (out / ".circuitspec-run.lock").write_text(str(holder.pid))
         before = (out / "report.json").read_bytes()
         capsys.readouterr()
-        assert main(["verify", add, "--models", str(world.models), "--out", str(out), "-q"]) == 2
+        assert main(["verify", "-j", "1", add, "--models", str(world.models), "--out", str(out), "-q"]) == 2
         err = capsys.readouterr().err
         assert "in use by another verify run" in err and str(holder.pid) in err and "Traceback" not in err
         assert (out / "report.json").read_bytes() == before
@@ -556,5 +556,5 @@ def test_two_runs_into_one_folder_merge_and_a_folder_in_use_is_refused(world, fa
         holder.kill()
         holder.wait()
     # the holder is gone: its lock is stale and taken over
-    assert main(["verify", add, "--models", str(world.models), "--out", str(out), "-q"]) == 1
+    assert main(["verify", "-j", "1", add, "--models", str(world.models), "--out", str(out), "-q"]) == 1
     assert not (out / ".circuitspec-run.lock").exists()
