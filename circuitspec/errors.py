@@ -3,7 +3,7 @@
 Every user-caused error is a ``CircuitSpecError``; a subclass may also subclass a builtin
 where a caller's contract needs it (``TemplateError`` is a ``ValueError`` so that pydantic
 validators report it at the field it came from). Each class has a short stable ``code``
-(``CS300``: spec) shown in the CLI message and in ``to_dict()``, the JSON form. The CLI
+(``CS300``: spec) shown in the CLI message (``render(code=True)``) and in ``to_dict()``, the JSON form. The CLI
 converts them in one place (``circuitspec.cli.main``): printed without a traceback, exit 2.
 Library callers read ``file``, ``line``, ``column`` and ``hint``.
 
@@ -55,8 +55,11 @@ class CircuitSpecError(Exception):
                 parts.append(str(self.column))
         return ":".join(parts)
 
-    def render(self) -> str:
+    def render(self, *, code: bool = False) -> str:
+        """``file:line: message`` (with ``code``: `` [CS300]`` after it, as the CLI prints it) and the hint."""
         text = f"{self.where}: {self.message}" if self.where else self.message
+        if code:
+            text += f" [{self.code}]"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         # with standalone_mode=False, click returns a command's `typer.Exit(code)` instead of raising it
         code = app(args=argv, standalone_mode=False)
     except CircuitSpecError as err:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] [{err.code}] {escape(err.render())}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(err.render(code=True))}", highlight=False)
         return 2
     except typer.Exit as ex:
         return ex.exit_code

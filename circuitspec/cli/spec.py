@@ -116,7 +116,7 @@ def check(
         except CircuitSpecError as err:
             failed.append(err)
             if len(files) > 1:
-                errors.print(f"[bold red]error:[/] {escape(err.render())}", highlight=False)
+                errors.print(f"[bold red]error:[/] {escape(err.render(code=True))}", highlight=False)
             continue
         n_nodes, n_edges = graph.number_of_nodes(), graph.number_of_edges()
         summary = f"{path}: {h.name} is valid; {shape_text(shape)} ({source}): {n_nodes} nodes, {n_edges} edges"
