@@ -142,15 +142,14 @@ def _paths(data, prefix=(), seen=None):
             yield from _paths(v, prefix + (k,), seen)
 
 
-def _structure(draw, text: str) -> str:
-    """Parse, replace or delete a random subtree, dump again (only when the text still parses)."""
-    try:
-        data = yaml.load(text, Loader=_LOADER)
-    except Exception:  # PyYAML's own constructors raise anything on a bad tag: no structure to mutate
-        return text
+def mutate_subtree(draw, data, leaves) -> bool:
+    """Delete a random dict entry or replace a random subtree of ``data`` with a draw of ``leaves``, in place.
+
+    False when ``data`` has no subtree (a scalar document). The property tests mutate the same way.
+    """
     paths = [p for p in _paths(data) if p]
     if not paths:
-        return text
+        return False
     path = paths[draw(st.integers(0, len(paths) - 1))]
     parent = data
     for part in path[:-1]:
@@ -158,7 +157,18 @@ def _structure(draw, text: str) -> str:
     if draw(st.booleans()) and isinstance(parent, dict):
         del parent[path[-1]]
     else:
-        parent[path[-1]] = draw(JSONISH)
+        parent[path[-1]] = draw(leaves)
+    return True
+
+
+def _structure(draw, text: str) -> str:
+    """Parse, replace or delete a random subtree, dump again (only when the text still parses)."""
+    try:
+        data = yaml.load(text, Loader=_LOADER)
+    except Exception:  # PyYAML's own constructors raise anything on a bad tag: no structure to mutate
+        return text
+    if not mutate_subtree(draw, data, JSONISH):
+        return text
     try:
         return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
     except Exception:  # e.g. a recursive alias: not dumpable

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from circuitspec.errors import SpecError
 from circuitspec.spec import Hypothesis, expand, loads, make_shape
+from spec_fuzz import mutate_subtree
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -216,30 +217,12 @@ JSONISH = st.recursive(
 )  # fmt: skip
 
 
-def _paths(data, prefix=()):
-    yield prefix
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from _paths(v, prefix + (i,))
-
-
 @st.composite
 def data_mutants(draw):
     name = draw(st.sampled_from(sorted(SOURCES)))
     data = yaml.load(SOURCES[name].replace(": =", ": '='"), Loader=_LOADER)
     for _ in range(draw(st.integers(1, 2))):
-        paths = [p for p in _paths(data) if p]
-        path = paths[draw(st.integers(0, len(paths) - 1))]
-        parent = data
-        for part in path[:-1]:
-            parent = parent[part]
-        if draw(st.booleans()) and isinstance(parent, dict):
-            del parent[path[-1]]
-        else:
-            parent[path[-1]] = draw(JSONISH)
+        mutate_subtree(draw, data, JSONISH)
     return name, yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
 
 
