@@ -94,7 +94,7 @@ class Zoo:
         Without ``models``: every model ``hypothesis`` applies to (all models if it is None).
         A pattern that matches no model is an error that lists the zoo.
         """
-        from circuitspec.spec.expand import applies_to
+        from circuitspec.spec.shape import applies_to
         from circuitspec.verify.select import matching
 
         cards = self.cards()

@@ -67,7 +67,7 @@ MAX_TABLE_ROWS = 500  # beyond this a table is unreadable, and rich takes second
 
 
 def _table(graph, title: str) -> Table:
-    from circuitspec.spec.expand import instances, span_text
+    from circuitspec.spec.instance import instances, span_text
 
     shape = graph.graph["shape"]
     from circuitspec.tasks.layout import Layout

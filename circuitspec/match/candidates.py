@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from circuitspec.engine import Site
 from circuitspec.engine.facts import Facts
 from circuitspec.engine.sites import all_sites
-from circuitspec.spec.expand import NodeInstance
+from circuitspec.spec.instance import NodeInstance
 
 _ENUMERATED = {"head": ("head",), "mlp": ("mlp",), "neurons": ("mlp",), "any": ("head", "mlp")}
 

@@ -22,7 +22,7 @@ from circuitspec.engine import Engine, Site
 from circuitspec.match import candidates, causal, neurons
 from circuitspec.match.placement import Placement
 from circuitspec.match.solver import Assignment, solve
-from circuitspec.spec.expand import NodeInstance, site_can_feed
+from circuitspec.spec.instance import NodeInstance, site_can_feed
 
 @dataclass
 class NodeResult:

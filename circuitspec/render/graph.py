@@ -20,7 +20,7 @@ from circuitspec.errors import ReportError
 from circuitspec.engine.sites import Site
 from circuitspec.render.style import STATUS_FILL, site_label
 from circuitspec.render.summary import reason_text
-from circuitspec.spec.expand import NodeInstance
+from circuitspec.spec.instance import NodeInstance
 from circuitspec.verify.verdict import NodeVerdict, Verdict
 
 _VAR = re.compile(r"^([A-Za-z]+)(?:\((\d+)\)|(\d+))?$")

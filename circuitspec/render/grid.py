@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from circuitspec.render.svg import LINE_HEIGHT, Canvas, text_width
-from circuitspec.spec.expand import NodeInstance
+from circuitspec.spec.instance import NodeInstance
 
 NAME_FONT, TEXT_FONT, SMALL_FONT = 11.0, 10.0, 9.0
 PAD, GAP, MARGIN, LABEL_W = 5.0, 10.0, 12.0, 72.0

@@ -27,7 +27,7 @@ from circuitspec.atomic import atomic_write
 from circuitspec.errors import CircuitSpecError
 from circuitspec.render.files import dot_render, dot_svg
 from circuitspec.render.grid import grid_svg
-from circuitspec.spec.expand import NodeInstance, span_text
+from circuitspec.spec.instance import NodeInstance, span_text
 
 FORMATS = ("svg", "png", "dot")
 STYLES = ("grid", "dot")

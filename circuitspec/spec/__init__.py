@@ -9,18 +9,9 @@ Its vocabulary (operations, question classes, node site kinds, ``ModelShape``) l
 """
 
 from circuitspec.spec.builder import EACH_ANSWER_DIGIT, EACH_DIGIT, HypothesisBuilder, attends, build
-from circuitspec.spec.expand import (
-    Applicability,
-    NodeInstance,
-    applies_to,
-    can_feed,
-    default_shape,
-    expand,
-    instances,
-    make_shape,
-    shape_text,
-    site_can_feed,
-)
+from circuitspec.spec.expand import expand
+from circuitspec.spec.instance import NodeInstance, can_feed, instances, site_can_feed, span_text
+from circuitspec.spec.shape import Applicability, applies_to, default_shape, make_shape, shape_text
 from circuitspec.spec.loader import dumps, load, loads
 from circuitspec.spec.schema import (
     AppliesTo,
@@ -39,5 +30,5 @@ __all__ = [
     "Applicability", "AppliesTo", "Attends", "Bounds", "CausalTest", "Checks", "EACH_ANSWER_DIGIT", "EACH_DIGIT",
     "Edge", "Hypothesis", "HypothesisBuilder", "Impacts", "Node", "NodeInstance", "NodeOverride",
     "applies_to", "attends", "build", "can_feed", "default_shape", "dumps",
-    "expand", "instances", "load", "loads", "make_shape", "shape_text", "site_can_feed",
+    "expand", "instances", "load", "loads", "make_shape", "shape_text", "site_can_feed", "span_text",
 ]

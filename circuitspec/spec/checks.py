@@ -9,16 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 
-from circuitspec.spec.expr import (
-    BUILTINS,
-    TemplateError,
-    _did_you_mean,
-    parse_answer,
-    parse_position,
-    parse_range,
-    parse_template,
-    parse_variables,
-)
+from circuitspec.spec.expr import BUILTINS, TemplateError, _did_you_mean
+from circuitspec.spec.forms import parse_answer, parse_position, parse_range, parse_template, parse_variables
 from circuitspec.vocabulary import QUESTION_CLASSES, VARIABLES
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -34,17 +34,14 @@ Rules (errors are SpecErrors at the template's line in the spec file):
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict
 
 from circuitspec.errors import SpecError, closest
-from circuitspec.models.card import MAX_HEADS_PER_LAYER, MAX_LAYERS
-from circuitspec.spec.expr import (
+from circuitspec.spec.expr import TemplateError, evaluate
+from circuitspec.spec.forms import (
     PositionSpec,
-    TemplateError,
-    evaluate,
     parse_answer,
     parse_flow,
     parse_position,
@@ -52,185 +49,14 @@ from circuitspec.spec.expr import (
     parse_template,
     parse_variables,
 )
+from circuitspec.spec.instance import NodeInstance, can_feed, span_text
 from circuitspec.spec.schema import Hypothesis, Node
-from circuitspec.tasks.layout import MAX_DIGITS, Layout
-from circuitspec.vocabulary import DEFAULT_WIDTH, QUESTION_CLASSES, VARIABLES, ModelShape, NodeSiteKind
+from circuitspec.spec.shape import applies_to, as_shape, shape_text
+from circuitspec.tasks.layout import Layout
+from circuitspec.vocabulary import QUESTION_CLASSES, VARIABLES, ModelShape
 from circuitspec.vocabulary import n_ctx as context
 
 MAX_INSTANCES = 20_000  # expanded nodes and edges, all templates together (bounds check time and memory)
-_STAGE_KINDS = {"head": (0,), "mlp": (1,), "neurons": (1,), "any": (0, 1)}
-
-__all__ = [
-    "Applicability",
-    "ModelShape",
-    "NodeInstance",
-    "applies_to",
-    "can_feed",
-    "default_shape",
-    "expand",
-    "make_shape",
-    "site_can_feed",
-    "span_text",
-]
-
-
-class NodeInstance(BaseModel):
-    """One node of an expanded hypothesis, with every value concrete."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    template: str  # the id as written in the spec, e.g. "SA{n}"
-    bindings: dict[str, int]  # the for_each values, e.g. {"n": 3}
-    variables: list[tuple[str, int | None]]  # [("SA", 3)], several for a polysemantic node
-    site: NodeSiteKind
-    max_heads: int
-    positions: list[int]  # sorted token positions where it may be
-    layers: list[int]  # sorted layers where it may be
-    attends: list[tuple[list[int], float]]  # (token positions, least total attention share)
-    impacts_exactly: list[str] | None  # answer labels ("A3", "sign") its ablation changes, and no others
-    impacts_at_least: list[str]  # answer labels its ablation must change
-    breaks: list[str]  # question classes that fail when it is ablated
-    spares: list[str]  # question classes that still pass when it is ablated
-    required: bool
-    min_accuracy: float  # interchange test: least share of pairs that change as predicted
-    n_pairs: int
-    keep: list[tuple[str, int | None]]  # variables held equal between base and source questions
-    description: str = ""
-
-    @property
-    def variable_text(self) -> str:
-        """``SA3 | MD3`` (the paper's SA_3 written flat)."""
-        return " | ".join(f"{name}{'' if n is None else n}" for name, n in self.variables)
-
-    def stages(self) -> list[int]:
-        """Sub-layer indices where it may run: 2*layer for heads, 2*layer+1 for MLPs and neurons."""
-        return sorted({2 * layer + k for layer in self.layers for k in _STAGE_KINDS[self.site]})
-
-
-class Applicability(NamedTuple):
-    """Whether a hypothesis is about a model shape; falsy with a reason when not."""
-
-    ok: bool
-    reason: str = ""
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-# ----------------------------------------------------------------------------- shapes
-
-
-def make_shape(
-    op: str,
-    digits: int,
-    n_layers: int,
-    n_heads: int,
-    *,
-    d_mlp: int | None = None,
-    d_model: int = DEFAULT_WIDTH,
-    d_head: int | None = None,
-    n_ctx: int | None = None,
-) -> ModelShape:
-    """A ``ModelShape`` from the numbers that matter to a hypothesis (the zoo's sizes by default:
-    d_mlp = 4 * d_model, d_head = d_model / 4, as ``vocabulary.zoo_shape``)."""
-    for what, v, lo in (("digits", digits, 1), ("layers", n_layers, 1), ("heads", n_heads, 1)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise SpecError(f"{what} must be a positive integer, got {v!r}")
-    for what, v, hi in (("digits", digits, MAX_DIGITS), ("layers", n_layers, MAX_LAYERS), ("heads", n_heads, MAX_HEADS_PER_LAYER)):
-        if v > hi:
-            raise SpecError(f"{what} must be at most {hi}, got {v}")
-    if op not in QUESTION_CLASSES:
-        raise SpecError(f"unknown operation {op!r}", hint="allowed: add, sub, mix")
-    return ModelShape(
-        op=op,
-        digits=digits,
-        n_layers=n_layers,
-        n_heads=n_heads,
-        n_ctx=context(digits) if n_ctx is None else n_ctx,
-        d_mlp=4 * d_model if d_mlp is None else d_mlp,
-        d_model=d_model,
-        d_head=d_head if d_head is not None else max(1, d_model // 4),
-    )
-
-
-def _as_shape(shape: Any) -> ModelShape:
-    if isinstance(shape, ModelShape):
-        return shape
-    inner = getattr(shape, "shape", None)  # a ModelCard or a loaded Model
-    if isinstance(inner, ModelShape):
-        return inner
-    raise SpecError(f"expected a ModelShape (or a model card), got {type(shape).__name__}")
-
-
-def shape_text(shape: ModelShape) -> str:
-    return f"{shape.op} d{shape.digits} l{shape.n_layers} h{shape.n_heads}"
-
-
-def applies_to(h: Hypothesis, shape: Any) -> Applicability:
-    """Whether ``h`` is about models of this shape (operation, digits, layers, heads)."""
-    shape = _as_shape(shape)
-    a = h.applies_to
-    ops = a.ops or [h.task]
-    if shape.op not in ops:
-        return Applicability(False, f"it is about {'/'.join(ops)} models, this one is {shape.op}")
-    for what, value, bounds in (
-        ("digits", shape.digits, a.digits),
-        ("layers", shape.n_layers, a.layers),
-        ("heads", shape.n_heads, a.heads),
-    ):
-        if value not in bounds:
-            return Applicability(False, f"it needs {what} {bounds.text()}, this model has {value}")
-    return Applicability(True)
-
-
-def default_shape(
-    h: Hypothesis,
-    *,
-    op: str | None = None,
-    digits: int | None = None,
-    n_layers: int | None = None,
-    n_heads: int | None = None,
-) -> ModelShape:
-    """A shape to check a spec against when no model is named: the given numbers, else the
-    paper's 6 digits, 2 layers, 3 heads moved into the hypothesis's ``applies_to`` bounds."""
-    a = h.applies_to
-
-    def pick(given, default, bounds):
-        if given is not None:
-            return given
-        lo = bounds.min if bounds.min is not None else default
-        hi = bounds.max if bounds.max is not None else max(default, lo)
-        return min(max(default, lo), hi)
-
-    return make_shape(
-        op or (a.ops or [h.task])[0],
-        pick(digits, 6, a.digits),
-        pick(n_layers, 2, a.layers),
-        pick(n_heads, 3, a.heads),
-    )
-
-
-# ----------------------------------------------------------------------------- edges
-
-
-def site_can_feed(src: tuple[int, int, str], dst: tuple[int, int, str]) -> bool:
-    """Can a site (position, layer, kind) feed another? kind: head / mlp / neurons."""
-    (p, l, k), (q, m, j) = src, dst
-    if p == q:
-        return 2 * l + _STAGE_KINDS[k][0] < 2 * m + _STAGE_KINDS[j][-1]
-    return p < q and l < m  # an attention layer in l+1..m moves it from p to q
-
-
-def can_feed(src: NodeInstance, dst: NodeInstance) -> bool:
-    """Is there an allowed placement of ``src`` and ``dst`` with ``src`` feeding ``dst``?"""
-    common = set(src.positions) & set(dst.positions)
-    if common and min(src.stages()) < max(dst.stages()):
-        return True
-    return min(src.positions) < max(dst.positions) and min(src.layers) < max(dst.layers)
-
-
-# ----------------------------------------------------------------------------- expansion
 
 
 class _Ctx:
@@ -478,7 +304,7 @@ def _error(obj, what: str, err: TemplateError, binding: dict[str, int] | None) -
 
 def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGraph:
     """The concrete graph of ``h`` for models of this shape (a ``ModelShape`` or a model card)."""
-    shape = _as_shape(shape)
+    shape = as_shape(shape)
     if check_applies:
         ok = applies_to(h, shape)
         if not ok:
@@ -565,17 +391,3 @@ def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGra
         owner = next((e for e in h.edges if e.flow == first), h)
         raise SpecError(f"the edges form a cycle: {text}", hint="information flows one way: remove one of these edges", **owner.where("flow"))
     return graph
-
-
-def span_text(values: list[int], prefix: str = "") -> str:
-    """[8, 9, 10, 11] -> '8..11'; [0, 2] -> '0,2' (with ``prefix`` before each number)."""
-    if not values:
-        return "nowhere"
-    if values == list(range(values[0], values[-1] + 1)) and len(values) > 1:
-        return f"{prefix}{values[0]}..{prefix}{values[-1]}"
-    return ",".join(f"{prefix}{v}" for v in values)
-
-
-def instances(graph: nx.DiGraph) -> list[NodeInstance]:
-    """The graph's NodeInstances in expansion order."""
-    return [graph.nodes[n]["instance"] for n in graph.nodes]

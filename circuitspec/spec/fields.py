@@ -12,18 +12,15 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from circuitspec.spec.expr import (
-    BUILTINS,
+from circuitspec.spec.expr import BUILTINS, TemplateError, _did_you_mean, show
+from circuitspec.spec.forms import (
     PositionSpec,
-    TemplateError,
-    _did_you_mean,
     parse_answer,
     parse_flow,
     parse_position,
     parse_range,
     parse_template,
     parse_variables,
-    show,
 )
 from circuitspec.vocabulary import NODE_SITE_KINDS, OPERATIONS, NodeSiteKind, Op
 

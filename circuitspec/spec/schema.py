@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, field_serializer, model_validator
 
 from circuitspec.models.card import MAX_HEADS_PER_LAYER, MAX_LAYERS
-from circuitspec.spec.expr import TemplateError, _did_you_mean, parse_flow
+from circuitspec.spec.expr import TemplateError, _did_you_mean
+from circuitspec.spec.forms import parse_flow
 from circuitspec.spec.checks import check_for_each, check_node, semantic_problems
 from circuitspec.spec.fields import (
     Answers,
@@ -291,7 +292,7 @@ class Edge(SpecModel):
 
     Feasible in a transformer only if, for some allowed sites of the two nodes, the source
     runs in an earlier sub-layer at the same position, or in an earlier layer at an earlier
-    position (see ``circuitspec.spec.expand.can_feed``).
+    position (see ``circuitspec.spec.instance.can_feed``).
     """
 
     _what: ClassVar[str] = "edge"
@@ -465,6 +466,6 @@ class Hypothesis(SpecModel):
         return expand(self, shape)
 
     def applies(self, shape: ModelShape):
-        from circuitspec.spec.expand import applies_to
+        from circuitspec.spec.shape import applies_to
 
         return applies_to(self, shape)

@@ -143,7 +143,7 @@ def plan(
     cache_dir: str | Path | None = None,
 ) -> Plan:
     """Decide which pairs apply, which verdicts are already finished, and the work items left."""
-    from circuitspec.spec.expand import applies_to
+    from circuitspec.spec.shape import applies_to
 
     models = sorted(models, key=lambda m: m.name)
     pairs: list[Pair] = []
