@@ -40,15 +40,13 @@ from hypothesis import strategies as st
 
 from circuitspec.errors import TaskError
 from circuitspec.tasks.layout import TOKEN_CHARS, Layout, check_digits, check_op
-from circuitspec.vocabulary import CARRY, NONE, UNCERTAIN, key_text
+from circuitspec.vocabulary import CARRY, NONE, OPEN_CLASS, UNCERTAIN, key_text
 from circuitspec.vocabulary import variable as lookup_variable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = ["Question", "CounterfactualPair", "questions", "counterfactual_pairs", "batch", "model_answers", "parse_key"]
-
-_OPEN = {"S": 5, "M": 4, "N": 4}  # the top class of a family means "this long or longer"
 
 
 def _column_type(a: int, b: int, sub: bool) -> int:
@@ -182,7 +180,7 @@ def _class_question(draw, cls: str, digits: int) -> Question:
     """A question of class ``cls``: its cascade block placed, the other columns drawn so none grows longer."""
     family, k = cls[0], int(cls[1:])
     sub = family != "S"
-    limit = None if k == _OPEN[family] else k
+    limit = None if k == OPEN_CLASS[family] else k
     forced: dict[int, int] = {}
     block = 0 if cls == "N1" else k
     if block:

@@ -31,6 +31,8 @@ Op = Literal["add", "sub", "mix"]
 ADD_CLASSES = tuple(f"S{k}" for k in range(6))
 SUB_CLASSES = tuple(f"M{k}" for k in range(5)) + tuple(f"N{k}" for k in range(1, 5))
 QUESTION_CLASSES: dict[str, tuple[str, ...]] = {"add": ADD_CLASSES, "sub": SUB_CLASSES, "mix": ADD_CLASSES + SUB_CLASSES}
+# The top class of each family (S5, M4, N4) is open: "a cascade this long or longer".
+OPEN_CLASS = {"S": 5, "M": 4, "N": 4}
 """Question complexity classes per operation (length of the longest carry / borrow cascade)."""
 
 NONE, UNCERTAIN, CARRY = 0, 1, 2

@@ -17,9 +17,7 @@ from __future__ import annotations
 import torch
 
 from circuitspec.errors import TaskError, unknown
-from circuitspec.vocabulary import ADD_CLASSES, CARRY, NONE, QUESTION_CLASSES, UNCERTAIN
-
-_OPEN = {"S": 5, "M": 4, "N": 4}  # the top class of each family means "this long or longer"
+from circuitspec.vocabulary import ADD_CLASSES, CARRY, NONE, OPEN_CLASS, QUESTION_CLASSES, UNCERTAIN
 
 
 def class_names(op: str) -> list[str]:
@@ -104,7 +102,7 @@ def construct(cls: str, digits: int, n: int, generator: torch.Generator) -> tupl
     """Operands (units first) of ``n`` questions of class ``cls`` (checked by the caller)."""
     family, k = cls[0], int(cls[1:])
     device = generator.device
-    open_class = k == _OPEN[family]
+    open_class = k == OPEN_CLASS[family]
     limit = digits if open_class else k
     block = k if (family != "N" or k > 1) else 0  # N1 has no required borrow
     sub = family != "S"
