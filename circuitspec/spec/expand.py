@@ -50,7 +50,7 @@ from circuitspec.spec.forms import (
     parse_variables,
 )
 from circuitspec.spec.instance import NodeInstance, can_feed, span_text
-from circuitspec.spec.schema import Hypothesis, Node
+from circuitspec.spec.schema import Edge, Hypothesis, Node
 from circuitspec.spec.shape import applies_to, as_shape, shape_text
 from circuitspec.tasks.layout import Layout
 from circuitspec.vocabulary import QUESTION_CLASSES, VARIABLES, ModelShape
@@ -320,6 +320,20 @@ def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGra
         )
     ctx = _Ctx(shape)
     graph = nx.DiGraph(name=h.name, shape=shape, checks=h.checks, explains=list(h.explains))
+    budget = _add_nodes(h, ctx, graph)
+    for edge in h.edges:
+        budget = _add_edges(edge, ctx, graph, budget)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)
+        text = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        first = graph.edges[cycle[0]]["flow"]
+        owner = next((e for e in h.edges if e.flow == first), h)
+        raise SpecError(f"the edges form a cycle: {text}", hint="information flows one way: remove one of these edges", **owner.where("flow"))
+    return graph
+
+
+def _add_nodes(h: Hypothesis, ctx: _Ctx, graph: nx.DiGraph) -> int:
+    """Every node template's instances; returns the instance budget left for the edges."""
     made_by: dict[str, Node] = {}
     budget = MAX_INSTANCES
     for node in h.nodes:
@@ -342,52 +356,54 @@ def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGra
                 )
             made_by[inst.id] = node
             graph.add_node(inst.id, instance=inst)
-    for edge in h.edges:
-        chain = parse_flow(edge.flow)
+    return budget
+
+
+def _add_edges(edge: Edge, ctx: _Ctx, graph: nx.DiGraph, budget: int) -> int:
+    """One edge template's instances (a chain ``A -> B -> C`` is one edge per link); returns the budget left."""
+    chain = parse_flow(edge.flow)
+    try:
+        bindings = _bindings(edge.for_each, ctx.env, budget // max(1, len(chain) - 1))
+    except TemplateError as err:
+        raise _error(edge, f"edge {edge.flow}", err, None) from None
+    for binding in bindings:
+        scope = {**ctx.env, **binding}
         try:
-            bindings = _bindings(edge.for_each, ctx.env, budget // max(1, len(chain) - 1))
+            ids = [t.render(scope) for t in chain]
         except TemplateError as err:
-            raise _error(edge, f"edge {edge.flow}", err, None) from None
-        budget -= len(bindings) * max(1, len(chain) - 1)
-        for binding in bindings:
-            scope = {**ctx.env, **binding}
-            try:
-                ids = [t.render(scope) for t in chain]
-            except TemplateError as err:
-                raise _error(edge, f"edge {edge.flow}", TemplateError(err.message, hint=err.hint, subpath=("flow",)), binding) from None
-            missing = [i for i in ids if i not in graph]
-            if missing:
-                if edge.optional:
-                    continue
-                guess = closest(missing[0], list(graph.nodes))
-                raise SpecError(
-                    f"edge {edge.flow} (with {_binding_text(binding)}): node {missing[0]!r} does not exist",
-                    hint=(f"did you mean {guess!r}? " if guess else "")
-                    + "mark the edge 'optional: true' to drop it where an endpoint is missing, or narrow its for_each",
-                    **edge.where("flow"),
-                )
-            for a, b in zip(ids, ids[1:]):
-                if a == b:
-                    raise SpecError(f"edge {edge.flow} (with {_binding_text(binding)}) joins {a} to itself", **edge.where("flow"))
-                src, dst = graph.nodes[a]["instance"], graph.nodes[b]["instance"]
-                if not can_feed(src, dst):
-                    raise SpecError(
-                        f"edge {a} -> {b} cannot carry information in a transformer: {a} is at "
-                        f"{span_text(src.positions, 'P')} in layers {span_text(src.layers)} ({src.site}), {b} at "
-                        f"{span_text(dst.positions, 'P')} in layers {span_text(dst.layers)} ({dst.site})",
-                        hint="the source must run in an earlier sub-layer at the same position, or in an earlier layer at an earlier position",
-                        **edge.where("flow"),
-                    )
-                if graph.has_edge(a, b):
-                    data = graph.edges[a, b]
-                    data["required"] = data["required"] or not edge.optional
-                    data["path_patch"] = data["path_patch"] or edge.path_patch
-                else:
-                    graph.add_edge(a, b, required=not edge.optional, path_patch=edge.path_patch, flow=edge.flow)
-    if not nx.is_directed_acyclic_graph(graph):
-        cycle = nx.find_cycle(graph)
-        text = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-        first = graph.edges[cycle[0]]["flow"]
-        owner = next((e for e in h.edges if e.flow == first), h)
-        raise SpecError(f"the edges form a cycle: {text}", hint="information flows one way: remove one of these edges", **owner.where("flow"))
-    return graph
+            raise _error(edge, f"edge {edge.flow}", TemplateError(err.message, hint=err.hint, subpath=("flow",)), binding) from None
+        missing = [i for i in ids if i not in graph]
+        if missing:
+            if edge.optional:
+                continue
+            guess = closest(missing[0], list(graph.nodes))
+            raise SpecError(
+                f"edge {edge.flow} (with {_binding_text(binding)}): node {missing[0]!r} does not exist",
+                hint=(f"did you mean {guess!r}? " if guess else "")
+                + "mark the edge 'optional: true' to drop it where an endpoint is missing, or narrow its for_each",
+                **edge.where("flow"),
+            )
+        for a, b in zip(ids, ids[1:]):
+            _add_link(edge, binding, graph, a, b)
+    return budget - len(bindings) * max(1, len(chain) - 1)
+
+
+def _add_link(edge: Edge, binding: dict[str, int], graph: nx.DiGraph, a: str, b: str) -> None:
+    """The edge ``a -> b``, refused where no placement could carry information from a to b."""
+    if a == b:
+        raise SpecError(f"edge {edge.flow} (with {_binding_text(binding)}) joins {a} to itself", **edge.where("flow"))
+    src, dst = graph.nodes[a]["instance"], graph.nodes[b]["instance"]
+    if not can_feed(src, dst):
+        raise SpecError(
+            f"edge {a} -> {b} cannot carry information in a transformer: {a} is at "
+            f"{span_text(src.positions, 'P')} in layers {span_text(src.layers)} ({src.site}), {b} at "
+            f"{span_text(dst.positions, 'P')} in layers {span_text(dst.layers)} ({dst.site})",
+            hint="the source must run in an earlier sub-layer at the same position, or in an earlier layer at an earlier position",
+            **edge.where("flow"),
+        )
+    if graph.has_edge(a, b):
+        data = graph.edges[a, b]
+        data["required"] = data["required"] or not edge.optional
+        data["path_patch"] = data["path_patch"] or edge.path_patch
+    else:
+        graph.add_edge(a, b, required=not edge.optional, path_patch=edge.path_patch, flow=edge.flow)
