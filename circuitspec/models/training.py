@@ -257,7 +257,6 @@ def train(
     matching checkpoint is continued from. An exception from ``callback`` stops training
     (the last checkpoint stays).
     """
-    from circuitspec.models.build import build_bridge, move, state_dict
     from circuitspec.models.zoo import Model, make_task
 
     recipe = card.recipe
@@ -268,15 +267,8 @@ def train(
         torch.set_num_threads(recipe.threads)
     try:
         seed_everything(recipe.seed)
-        bridge = build_bridge(card.architecture, seed=recipe.seed, device="cpu")
-        if recipe.init_from:
-            if init is None:
-                raise ModelError(f"{card.name} starts from {recipe.init_from}: pass init=<that Model>")
-            weights = ins1_init(state_dict(bridge), state_dict(init.bridge), card.architecture, init.card.architecture)
-            bridge.load_state_dict(weights, strict=True)
+        bridge = _initial_bridge(card, init)
         device = recipe.device
-        if device != "cpu":
-            move(bridge, device)
         bridge.train()
         module = getattr(bridge, "original_model", bridge)  # same parameters, without the bridge's wrapper
         digits = card.task.digits
@@ -286,17 +278,10 @@ def train(
         generator = torch.Generator().manual_seed(recipe.seed)
         losses: list[float] = []
         start_step, resumed_from, elapsed0 = 0, None, 0.0
-
         ckpt = _checkpoint_path(Path(checkpoint_dir), card.name) if checkpoint_dir is not None else None
         if ckpt is not None and resume and ckpt.exists():
-            ck = _load_checkpoint(ckpt, card)
-            bridge.load_state_dict(ck["model"], strict=True)
-            optimizer.load_state_dict(ck["optimizer"])
-            generator.set_state(ck["generator"])
-            torch.set_rng_state(ck["torch_rng"])
-            losses = ck["losses"].tolist()
-            start_step = resumed_from = int(ck["step"])
-            elapsed0 = float(ck["seconds"])
+            losses, start_step, elapsed0 = _resume(ckpt, card, bridge, optimizer, generator)
+            resumed_from = start_step
 
         t0 = time.perf_counter()
         for step in range(start_step, recipe.steps):
@@ -328,3 +313,29 @@ def train(
     card = card.model_copy(update={"recipe": recipe})
     model = Model(bridge=bridge, card=card, task=make_task(card.task.op, digits))
     return Trained(model=model, losses=losses, seconds=seconds, resumed_from=resumed_from)
+
+
+def _initial_bridge(card: ModelCard, init: object | None):
+    """The untrained bridge on the recipe's device: seeded random weights, or ins1's from ``init``."""
+    from circuitspec.models.build import build_bridge, move, state_dict
+
+    recipe = card.recipe
+    bridge = build_bridge(card.architecture, seed=recipe.seed, device="cpu")
+    if recipe.init_from:
+        if init is None:
+            raise ModelError(f"{card.name} starts from {recipe.init_from}: pass init=<that Model>")
+        weights = ins1_init(state_dict(bridge), state_dict(init.bridge), card.architecture, init.card.architecture)
+        bridge.load_state_dict(weights, strict=True)
+    if recipe.device != "cpu":
+        move(bridge, recipe.device)
+    return bridge
+
+
+def _resume(ckpt: Path, card: ModelCard, bridge, optimizer, generator) -> tuple[list[float], int, float]:
+    """Restore weights, optimizer and random states from a checkpoint; (losses, step, seconds so far)."""
+    ck = _load_checkpoint(ckpt, card)
+    bridge.load_state_dict(ck["model"], strict=True)
+    optimizer.load_state_dict(ck["optimizer"])
+    generator.set_state(ck["generator"])
+    torch.set_rng_state(ck["torch_rng"])
+    return ck["losses"].tolist(), int(ck["step"]), float(ck["seconds"])
