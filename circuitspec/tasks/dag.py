@@ -1,0 +1,67 @@
+"""The causal model's DAG as data: which variable instances feed which (see ``tasks.causal``).
+
+Labelling needs it twice: a site that passes the interchange test of a variable usually
+passes the tests of that variable's ancestors too (an MLP that computes A(3) carries
+SA(3) and SV(2) as well), so a label names the most downstream variable that holds and
+lists its ancestors as implied; and a variable with two kinds of parent (A(n): the base
+digit SA(n) and the carry SV(n-1)) is tested through each, so a site that reads only one
+route cannot pass.
+
+>>> sorted(parents(("A", 2), "add", 3))
+[('SA', 2), ('SV', 1)]
+>>> ("ST", 0) in ancestors(("SV", 1), "add", 3)
+True
+>>> root_parents(("A", 2), "add", 3)
+(('SA', 2),)
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from circuitspec.vocabulary import VarKey
+
+_TRICASE = {"ST": ("SC", "SS"), "MT": ("MB", "MZ"), "NT": ("NB", "NZ")}
+_CASCADE = {"SV": "ST", "MV": "MT", "NV": "NT"}
+
+
+def parents(key: VarKey, op: str, digits: int) -> tuple[VarKey, ...]:
+    """The variable instances ``key`` is computed from in one step (digits are not variables)."""
+    name, n = key
+    if name in _TRICASE:
+        return tuple((p, n) for p in _TRICASE[name])
+    if name in _CASCADE:
+        return ((_CASCADE[name], n),) + (((name, n - 1),) if n else ())
+    if name == "SGN":
+        return tuple((p, m) for m in range(digits) for p in ("MZ", "GT"))
+    if name != "A":
+        return ()
+    out: list[VarKey] = []
+    if op in ("add", "mix"):
+        out += [("SA", n)] if n < digits else []
+        out += [("SV", n - 1)] if n else []
+    if op in ("sub", "mix"):
+        out += [("MD", n), ("ND", n)] if n < digits else []
+        out += [("MV", n - 1), ("NV", n - 1)] if n else []
+        out.append(("SGN", None))
+    if op == "mix":
+        out.append(("OPR", None))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def ancestors(key: VarKey, op: str, digits: int) -> frozenset[VarKey]:
+    """Every variable instance ``key`` depends on, directly or through others."""
+    out: set[VarKey] = set()
+    for p in parents(key, op, digits):
+        out.add(p)
+        out |= ancestors(p, op, digits)
+    return frozenset(out)
+
+
+def root_parents(key: VarKey, op: str, digits: int) -> tuple[VarKey, ...]:
+    """The parents of ``key`` that are computed from digits alone, when ``key`` also has
+    parents that are not (A(n)'s SA(n) beside SV(n-1)); else ()."""
+    ps = parents(key, op, digits)
+    roots = tuple(p for p in ps if not parents(p, op, digits))
+    return roots if roots and len(roots) < len(ps) else ()
