@@ -181,7 +181,17 @@ def _height(lines: list[tuple[str, float]]) -> float:
 
 def node_map_svg(verdict: Verdict) -> bytes:
     """The node map as an SVG table: positions across, each layer's heads then its MLP down."""
-    m = node_map(verdict)
+    return draw_node_map(node_map(verdict))
+
+
+Legend = list[tuple[str, str]]  # (fill, text)
+DEFAULT_LEGEND: Legend = [(STATUS_FILL["confirmed"], "confirmed"), (STATUS_FILL["unconfirmed"], "unconfirmed"),
+                          (USEFUL_FILL, f"{USEFUL_TEXT} useful, unassigned"), (UNUSED_FILL, "unused")]
+
+
+def draw_node_map(m: NodeMap, *, legend: Legend | None = None, tooltip=cell_tooltip) -> bytes:
+    """Draw a node map (from a verdict, or from labels: ``render.labels``); ``tooltip(m, cell)``
+    is each cell's hover text."""
     n_pos = len(m.position_labels)
     headers = [[(lbl, CELL_FONT), (f"P{p}", SMALL_FONT)] for p, lbl in enumerate(m.position_labels)]
     body = {key: cell_lines(cell) for key, cell in m.cells.items()}
@@ -210,20 +220,18 @@ def node_map_svg(verdict: Verdict) -> bytes:
         c.text(MARGIN + PAD, y + h / 2 + CELL_FONT * 0.35, row.label, size=CELL_FONT, anchor="start")
         for p in range(n_pos):
             cell = m.cells[(row, p)]
-            c.group(id=cell.id, cls=f"cell {cell.kind}", title=cell_tooltip(m, cell))
+            c.group(id=cell.id, cls=f"cell {cell.kind}", title=tooltip(m, cell))
             c.rect(xs[p], y, col_w[p], h, fill=cell.fill)
             lines = body[(row, p)]
             c.lines(xs[p] + col_w[p] / 2, y + (h - _height(lines)) / 2, lines)
             c.end()
         y += h
-    y = _legend(c, MARGIN, y + 6)
+    y = _legend(c, MARGIN, y + 6, DEFAULT_LEGEND if legend is None else legend)
     y = _notes(c, m, MARGIN, y + 4, max(table_w, 400.0))
     return c.to_bytes(MARGIN * 2 + max(table_w, 400.0), y + MARGIN)
 
 
-def _legend(c: Canvas, x: float, y: float) -> float:
-    items = [(STATUS_FILL["confirmed"], "confirmed"), (STATUS_FILL["unconfirmed"], "unconfirmed"),
-             (USEFUL_FILL, f"{USEFUL_TEXT} useful, unassigned"), (UNUSED_FILL, "unused")]
+def _legend(c: Canvas, x: float, y: float, items: Legend) -> float:
     for fill, text in items:
         c.rect(x, y, 10, 10, fill=fill)
         c.text(x + 14, y + 9, text, size=10, anchor="start")
