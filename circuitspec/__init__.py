@@ -16,6 +16,7 @@ Verification
     ``verify(hypothesis, model, seed=0)``     one Verdict
     ``verify_many(hypotheses, models, ...)``  a Report over many models
     ``scan(model, ...)``                      which sites matter in a model (its facts)
+    ``label(model, ...)``                     what every useful site computes (cached ``Labels``)
 Rendering
     ``write_report(report, out)``, ``load_report(path)``, ``graph_svg(verdict)``,
     ``node_map_svg(verdict)``
@@ -71,6 +72,7 @@ _LAZY = {
     "Engine": ("circuitspec.engine.runner", "Engine"),
     "Intervention": ("circuitspec.engine.interventions", "Intervention"),
     "Facts": ("circuitspec.engine.facts", "Facts"),
+    "Labels": ("circuitspec.match.label", "Labels"),
     "Verdict": ("circuitspec.verify.verdict", "Verdict"),
     "Report": ("circuitspec.verify.verdict", "Report"),
     "write_report": ("circuitspec.render.report", "write_report"),
@@ -98,6 +100,7 @@ __all__ = [
     "verify",
     "verify_many",
     "scan",
+    "label",
     "graph_svg",
     "node_map_svg",
     *_LAZY,
@@ -254,6 +257,22 @@ def scan(model: Any, *, seed: int = 0, cache_dir: str | Path | None = None, use_
 
     engine = Engine(_model(model), seed=seed)
     return load_or_compute(engine, FactsParams.preset(seed, **params), cache=JsonCache(cache_dir), use_cache=use_cache)
+
+
+def label(model: Any, *, seed: int = 0, cache_dir: str | Path | None = None, use_cache: bool = True, **params: Any):
+    """What every useful site of a model computes: each head and MLP that matters, interchange-tested
+    on every variable it could carry (``circuitspec.match.label``).
+
+    ``params`` change ``LabelParams`` (``pairs=256``, ``min_accuracy=0.9``, ``max_heads=2``,
+    ``neurons=True``). Labels are cached beside the model's facts (same key scheme), so a second
+    call, ``circuitspec label`` and ``circuitspec scan`` reuse them. Returns ``Labels``
+    (``.sites``: one ``SiteLabel`` per site, ``.site("P16.L1.MLP").variables`` ...).
+    """
+    from circuitspec.verify.labels import label_model, params_from
+
+    checked = params_from(seed=seed, **params)  # before loading the model: bad options fail fast
+    done = label_model(_model(model), seed=seed, params=checked, cache_dir=cache_dir, use_cache=use_cache)
+    return done.labels
 
 
 # ---- rendering ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ _GROUPS = [
     ("verify", None),
     ("render", None),
     ("scan", None),
+    ("label", None),
 ]
 
 for _module, _name in _GROUPS:

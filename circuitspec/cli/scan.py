@@ -14,8 +14,9 @@ def _fmt_share(x: float) -> str:
     return f"{100 * x:.1f}%" if x >= 0.001 or x == 0 else "<0.1%"
 
 
-def render_table(facts, *, all_sites: bool = False):
-    """A rich table of the (useful) sites and their facts."""
+def render_table(facts, *, all_sites: bool = False, labels=None):
+    """A rich table of the (useful) sites and their facts; with ``labels`` (cached by ``circuitspec
+    label``), what each site computes."""
     from rich.table import Table
 
     rows = facts.sites if all_sites else facts.useful()
@@ -32,8 +33,13 @@ def render_table(facts, *, all_sites: bool = False):
         ("classes failing", {}),
         ("attends to", {}),
         ("encodes (acc / chance)", {}),
-    ]:
+    ] + ([("computes (label)", {})] if labels is not None else []):
         table.add_column(col, **kw)
+    computes = {}
+    if labels is not None:
+        from circuitspec.render.labels import label_text
+
+        computes = {s.site: label_text(s) for s in labels.sites}
     for f in rows:
         classes = ", ".join(f"{c} {_fmt_share(f.class_failure_rate[c])}" for c in f.failing_classes)
         attends = ", ".join(f"{a.label} {a.share:.0%}" for a in f.top_attention(2)) if f.kind == "head" else ""
@@ -41,7 +47,8 @@ def render_table(facts, *, all_sites: bool = False):
         for name, p in f.best_probes(2, margin=0.05):
             extra = f" [{p.clusters:.0%} clusters]" if p.clusters is not None and p.clusters_distinct else ""
             encodes.append(f"{name} {p.accuracy:.0%}/{p.chance:.0%}{extra}")
-        table.add_row(f.site, f.position_label, _fmt_share(f.failure_rate), " ".join(f.impacts), classes, attends, ", ".join(encodes))
+        extra = [computes.get(f.site, "")] if labels is not None else []
+        table.add_row(f.site, f.position_label, _fmt_share(f.failure_rate), " ".join(f.impacts), classes, attends, ", ".join(encodes), *extra)
     return table
 
 
@@ -96,12 +103,18 @@ def scan(
             progress.update(bars[stage], completed=done, total=total)
 
         facts = load_or_compute(engine, params, cache=JsonCache(cache_dir), use_cache=not no_cache, progress=tell)
-    console.print(render_table(facts, all_sites=show_all))
+    from circuitspec.verify.labels import cached
+
+    labels = cached(engine, cache_dir=cache_dir) if not no_cache and params == FactsParams.preset(seed) else None
+    from circuitspec.cli.output import table_console
+
+    table_console().print(render_table(facts, all_sites=show_all, labels=labels))
     name = getattr(getattr(loaded, "card", None), "short_name", None) or facts.model
     path = out or Path(f"{name}.facts.json")
     atomic_write(path, facts.to_json())
     source = "from the cache" if facts.from_cache else "measured"
-    console.print(f"facts {source}; useful positions {facts.useful_positions}; written to {path}")
+    told = "; labels from `circuitspec label`" if labels is not None else ""
+    console.print(f"facts {source}{told}; useful positions {facts.useful_positions}; written to {path}")
 
 
 def register(app: typer.Typer) -> None:
