@@ -40,7 +40,19 @@ def label(
     refs = resolve_models(models)
     cache = str(cache_dir) if cache_dir is not None else None
     items = [LabelItem(model=ref.path, seed=seed, params=params, cache_dir=cache, use_cache=not no_cache) for ref in refs]
-    results = label_many(items, jobs=workers)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bars:
+        tasks: dict[str, int] = {}
+
+        def tell(event) -> None:
+            model, stage, done, total = event
+            if model not in tasks:
+                tasks[model] = bars.add_task(Path(model).stem, total=total)
+            bars.update(tasks[model], description=f"{Path(model).stem}: {stage}", completed=done, total=total)
+
+        results = label_many(items, jobs=workers, on_event=tell)
     console = table_console()
     for labels, from_cache in results:
         for line in table_lines(labels):

@@ -39,10 +39,11 @@ def label_text(s: SiteLabel) -> str:
 
 def table_lines(labels: Labels) -> list[str]:
     """The table: one line per site (paper notation first), with position, label(s), served digits, neurons."""
-    rows = [("site", "at", "computes [95% CI]", "serves", "neurons")]
+    with_neurons = any(s.neurons for s in labels.sites)
+    rows = [("site", "at", "computes [95% CI]", "serves", *(("neurons",) if with_neurons else ()))]
     for s in labels.sites:
         neurons = "  ".join(f"{n.variable}: {n.site} ({n.neurons})" for n in s.neurons)
-        rows.append((s.site, s.position_label, label_text(s), " ".join(s.serves), neurons))
+        rows.append((s.site, s.position_label, label_text(s), " ".join(s.serves), *((neurons,) if with_neurons else ())))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths)), r[-1]]).rstrip() for r in rows]
     c = labels.counts()

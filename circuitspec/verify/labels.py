@@ -125,14 +125,18 @@ class LabelItem:
 
 
 def run_item(item: LabelItem, emit=None) -> tuple[Labels, bool]:
-    """Label one model in this process (the executors' work function); (labels, from cache)."""
+    """Label one model in this process (the executors' work function); (labels, from cache).
+    ``emit`` receives (model, stage, done, total) progress events."""
     import torch
 
     if item.threads:
         torch.set_num_threads(item.threads)
-    done = label_model(item.model, seed=item.seed, params=item.params, cache_dir=item.cache_dir, use_cache=item.use_cache)
-    if emit is not None:
-        emit((item.model, "done"))
+    def progress(stage: str, done: int, total: int) -> None:
+        if emit is not None:
+            emit((item.model, stage, done, total))
+
+    done = label_model(item.model, seed=item.seed, params=item.params, cache_dir=item.cache_dir, use_cache=item.use_cache, progress=progress)
+    progress("done", 1, 1)
     return done.labels, done.from_cache
 
 
