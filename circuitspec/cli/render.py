@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from circuitspec.cli.output import table_console
+from circuitspec.cli.output import print_gaps, table_console
 
 
 def register(app: typer.Typer) -> None:
@@ -27,4 +27,5 @@ def register(app: typer.Typer) -> None:
         folder = out if out is not None else (report if report.is_dir() else report.parent)
         written = write_report(rep, folder)
         table_console().print(verdict_table(rep, title="circuitspec render"))
+        print_gaps(table_console(), rep.verdicts)
         Console(stderr=True).print(f"report: {written.index_html}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from circuitspec.cli.output import table_console
+from circuitspec.cli.output import print_gaps, table_console
 
 DEFAULT_OUT = Path("circuitspec-report")
 
@@ -119,6 +119,7 @@ def register(app: typer.Typer) -> None:
         for name in p.unused_hypotheses():
             console.print(f"[yellow]note:[/] {name} applies to none of the selected models")
         table_console().print(verdict_table(report))
+        print_gaps(table_console(), report.verdicts)
         if progress.seconds:  # Ray tasks send no progress events
             table_console().print(timing_table(progress.seconds, jobs=ex.jobs))
         for line in accuracy_warnings(report.verdicts):

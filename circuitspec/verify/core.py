@@ -23,7 +23,7 @@ from circuitspec.engine.facts import FactsParams, load_or_compute
 from circuitspec.match.matcher import Match, NodeResult, match
 from circuitspec.match.placement import MIN_INFORMATIVE, Placement
 from circuitspec.spec import Hypothesis, applies_to, expand, load
-from circuitspec.verify import metrics
+from circuitspec.verify import gap, metrics
 from circuitspec.verify.accuracy import explained_accuracy
 from circuitspec.vocabulary import key_text
 from circuitspec.verify.verdict import (
@@ -76,6 +76,12 @@ def verify_model(
         questions = metrics.metric_questions(engine, METRIC_QUESTIONS_PER_CLASS, seed, graph.graph["explains"])
         measured = metrics.measure(engine, m.circuit, node_sites, questions=questions, scope=m.scope, seed=seed)
         verdict = _judge(h, model, m, measured, facts, seed)
+        if gap.falls_short(measured, h.checks.min_faithfulness, h.checks.min_completeness):
+            report = gap.measure_gap(
+                engine, m.circuit, facts.useful_sites, questions=questions, scope=m.scope, threshold=h.checks.min_faithfulness,
+                completeness=gap.falls_short(measured, None, h.checks.min_completeness), useful_positions=facts.useful_positions,
+            )
+            verdict = verdict.model_copy(update={"gap": report})
         verdicts.append(verdict.model_copy(update={"model_accuracy": explained_accuracy(model.card, graph.graph["explains"], h.name)}))
     return verdicts
 
@@ -190,6 +196,28 @@ def _check(name: str, estimate: Estimate | None, threshold: float | None) -> tup
     return None
 
 
+def _ablation_disagreement(checks, measured: CircuitMetrics) -> list[str]:
+    """The circuit checks whose outcome (passes / unsure / fails) under resample ablation differs from mean ablation's."""
+    if measured.resample is None:
+        return []
+    out = []
+    for name, threshold in (("faithfulness", checks.min_faithfulness), ("completeness", checks.min_completeness)):
+        mean_est, resample_est = getattr(measured, name), getattr(measured.resample, name)
+        if threshold is None or mean_est is None:
+            continue
+        by_mean, by_resample = (_outcome(_check(name, e, threshold)) for e in (mean_est, resample_est))
+        if by_mean != by_resample:
+            out.append(
+                f"{name} {by_mean} under mean ablation ({mean_est.value:.3f}) but {by_resample} under resample "
+                f"ablation ({resample_est.value:.3f} [{resample_est.low:.3f}, {resample_est.high:.3f}]) vs at least {threshold}"
+            )
+    return out
+
+
+def _outcome(check: tuple[str, str] | None) -> str:
+    return "passes" if check is None else {"fail": "fails", "unsure": "is unsure"}[check[0]]
+
+
 def _judge(h: Hypothesis, model, m: Match, measured: CircuitMetrics, facts, seed: int) -> Verdict:
     nodes = [_node_verdict(nid, m.nodes[nid], m) for nid in sorted(m.nodes)]
     required = [n for n in nodes if n.required]
@@ -216,6 +244,8 @@ def _judge(h: Hypothesis, model, m: Match, measured: CircuitMetrics, facts, seed
     parts += check_fail + check_unsure
     if not m.assignment.exhaustive:
         parts.append("assignment search stopped early (best found so far)")
+    disagreement = _ablation_disagreement(checks, measured)
+    parts += disagreement
     status = "fails" if failed or check_fail else "inconclusive" if unsure or check_unsure else "holds"
     return Verdict(
         hypothesis=h.name,
@@ -227,6 +257,7 @@ def _judge(h: Hypothesis, model, m: Match, measured: CircuitMetrics, facts, seed
         nodes=nodes,
         metrics=measured,
         useful_sites=[str(s) for s in facts.useful_sites],
+        ablation_disagreement=disagreement,
         seed=seed,
         settings={"min_informative_pairs": MIN_INFORMATIVE, "metric_questions_per_class": METRIC_QUESTIONS_PER_CLASS},
     )

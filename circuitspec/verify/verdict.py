@@ -66,12 +66,53 @@ class NodeVerdict(_Frozen):
     candidates_considered: int = 0
 
 
+class ResampleMetrics(_Frozen):
+    """Faithfulness and completeness with resample instead of mean ablation: each ablated site takes
+    its value from another question of the same class (one within-class shuffle of the questions)."""
+
+    faithfulness: Estimate
+    completeness: Estimate
+
+
 class CircuitMetrics(_Frozen):
     faithfulness: Estimate | None = Field(default=None, description="share of clean-correct questions still right with every site outside the circuit mean-ablated")
     completeness: Estimate | None = Field(default=None, description="share of clean-correct questions that fail with the circuit's sites mean-ablated (high is complete)")
+    resample: ResampleMetrics | None = Field(default=None, description="the same two metrics under resample ablation (values from other questions of the same classes)")
     minimality: dict[str, float] = Field(default={}, description="faithfulness drop when each node is left out")
     scope: list[str] = Field(default=[], description="answer tokens measured: those the hypothesis's variables can change")
     clean_accuracy: Estimate | None = None
+
+
+class SiteRepair(_Frozen):
+    """What leaving one site outside the circuit un-ablated does (alone, or after the greedy set's earlier sites)."""
+
+    site: str
+    faithfulness: float = Field(description="faithfulness with this site (and, in the greedy set, the sites before it) left un-ablated")
+    restores: float = Field(description="faithfulness gained by leaving this site un-ablated")
+    tokens_restored: float = Field(description="gain in the share of in-scope answer tokens right (clean-correct questions)")
+    completeness_gain: float | None = Field(default=None, description="ranking only: completeness gained by adding the site to the circuit")
+    digits: dict[str, int] = Field(default={}, description="answer token -> clean-correct questions on which it goes from wrong to right")
+    classes: dict[str, int] = Field(default={}, description="question class -> clean-correct questions with some answer token repaired")
+
+
+class GapReport(_Frozen):
+    """What a hypothesis that falls short of its faithfulness or completeness threshold is missing.
+
+    ``ranking``: every useful site outside the circuit (an MLP that holds circuit neurons contributes
+    its other neurons), by how much faithfulness it restores when it alone is left un-ablated (ties:
+    answer tokens restored, then site order). ``smallest_set``: a greedy forward selection (each step
+    adds the site that raises faithfulness most, ties by answer tokens restored), so a small set that
+    reaches the threshold, not a proven minimum.
+    """
+
+    ablation: str = "mean"
+    threshold: float | None = Field(description="the hypothesis's min_faithfulness (no set is searched without one)")
+    faithfulness: float = Field(description="faithfulness of the circuit as placed, on the same questions")
+    questions: int = Field(description="clean-correct questions behind every figure here")
+    ranking: list[SiteRepair] = []
+    smallest_set: list[SiteRepair] = Field(default=[], description="greedy steps, in order; each entry's figures include the sites before it")
+    reached: bool = Field(default=False, description="the smallest set brings faithfulness to the threshold")
+    method: str = "greedy forward selection"
 
 
 class ExplainedAccuracy(_Frozen):
@@ -111,6 +152,10 @@ class Verdict(_Frozen):
     seed: int
     settings: dict[str, float | int | str] = {}
     model_accuracy: ExplainedAccuracy | None = Field(default=None, description="the model's accuracy on the explained classes (see verify.accuracy)")
+    gap: GapReport | None = Field(default=None, description="set when faithfulness or completeness falls short of its threshold (see verify.gap)")
+    ablation_disagreement: list[str] = Field(
+        default=[], description="circuit checks whose outcome (passes / fails / unsure) differs between mean and resample ablation"
+    )
 
     def node(self, node_id: str) -> NodeVerdict:
         for n in self.nodes:

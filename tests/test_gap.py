@@ -1,0 +1,113 @@
+"""The gap report and the ablation choice, on a real zoo model whose hypothesis falls short.
+
+``addition_1layer`` on add_d5_l1_h3_t15K confirms every node but keeps only two thirds of the
+answers (README): the model adds look-ahead heads the hypothesis has no node for. The gap report
+must name them, and its figures must be what the engine measures when those sites are kept.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from circuitspec.engine import Engine, Intervention, Site
+from circuitspec.render.gap import gap_lines, outlined_sites
+from circuitspec.spec import load
+from circuitspec.verify import metrics
+from circuitspec.verify.core import METRIC_QUESTIONS_PER_CLASS, _ablation_disagreement, verify
+from circuitspec.verify.gap import falls_short
+from circuitspec.verify.verdict import CircuitMetrics, Estimate, ResampleMetrics, Verdict
+
+torch.set_num_threads(1)
+MODEL = "add_d5_l1_h3_t15K_s372001"
+SPEC = "specs/addition_1layer.yaml"
+
+
+@pytest.fixture(scope="module")
+def model(zoo_model):
+    return zoo_model(MODEL)
+
+
+@pytest.fixture(scope="module")
+def verdict(model) -> Verdict:
+    return verify(SPEC, model)
+
+
+def _faithfulness(engine: Engine, verdict: Verdict, kept: list[str]) -> float:
+    """Faithfulness recomputed here: everything outside the circuit mean-ablated but ``kept``."""
+    circuit = sorted({Site.parse(s) for n in verdict.nodes for s in n.sites})
+    explains = load(SPEC).explains
+    questions = metrics.metric_questions(engine, METRIC_QUESTIONS_PER_CLASS, verdict.seed, explains)
+    scope = torch.tensor([label in verdict.metrics.scope for label in engine.answer_labels])
+    keep = {Site.parse(s) for s in kept}
+    outside = [s for s in metrics.complement(circuit, engine) if s not in keep]
+    out = engine.run(questions, [Intervention("mean", tuple(outside))])
+    clean = out.clean.correct[:, scope].all(-1)
+    return round(float(out.correct[0][:, scope].all(-1)[clean].float().mean()), 6)
+
+
+def test_a_short_faithfulness_gets_a_gap_report_naming_the_look_ahead_head(verdict):
+    assert verdict.status == "fails" and verdict.metrics.faithfulness.value < 0.9
+    gap = verdict.gap
+    assert gap is not None and gap.threshold == 0.9
+    assert gap.faithfulness == verdict.metrics.faithfulness.value
+    placed = {s for n in verdict.nodes for s in n.sites}
+    assert {r.site for r in gap.ranking} <= set(verdict.useful_sites) - placed
+    top = gap.ranking[0]
+    assert top.site == "P14.L0.H0"  # the look-ahead head of the README's table, predicting A3
+    assert top.restores > 0.05 and set(top.digits) == {"A3"} and set(top.classes) <= {"S1", "S2"}
+    restores = [r.restores for r in gap.ranking]
+    assert restores == sorted(restores, reverse=True)
+
+
+def test_the_greedy_set_reaches_the_threshold_as_the_engine_measures_it(verdict, model):
+    gap = verdict.gap
+    assert gap.reached and gap.smallest_set
+    steps = [r.faithfulness for r in gap.smallest_set]
+    assert steps == sorted(steps) and steps[-1] >= gap.threshold
+    assert all(f < gap.threshold for f in steps[:-1])  # it stops at the threshold
+    engine = Engine(model, seed=verdict.seed)
+    kept = [r.site for r in gap.smallest_set]
+    assert _faithfulness(engine, verdict, []) == gap.faithfulness
+    assert _faithfulness(engine, verdict, kept) == steps[-1]
+    assert _faithfulness(engine, verdict, kept[:1]) == steps[0]
+    assert outlined_sites(verdict) == kept
+
+
+def test_terminal_lines_show_the_top_three_and_the_set(verdict):
+    lines = gap_lines(verdict)
+    assert lines[0].startswith(f"gap addition_1layer on {MODEL} (faithfulness 0.67")
+    assert lines[1].startswith("  1. P14.L0.H0: +") and "repairs A3" in lines[1]
+    assert [line[:5] for line in lines[1:4]] == ["  1. ", "  2. ", "  3. "]
+    assert "greedy set of" in lines[-1] and "reaches faithfulness" in lines[-1]
+
+
+def test_resample_metrics_use_other_questions_of_the_same_class(model, verdict):
+    engine = Engine(model, seed=0)
+    questions = metrics.metric_questions(engine, 20, 0)
+    source = metrics.resample_source(engine, questions, 0)
+    assert torch.equal(engine.task.classes(source), engine.task.classes(questions))
+    assert not (source == questions).all(dim=1).any()
+    assert torch.equal(source, metrics.resample_source(engine, questions, 0))  # seeded
+    r = verdict.metrics.resample
+    assert r is not None and r.faithfulness.n == verdict.metrics.faithfulness.n
+    assert 0.0 <= r.faithfulness.value <= 1.0 and r.completeness.value == 1.0
+
+
+def _est(value: float, low: float, high: float) -> Estimate:
+    return Estimate(value=value, low=low, high=high, n=100, method="bootstrap")
+
+
+def test_a_check_judged_differently_under_resample_ablation_is_reported():
+    from circuitspec.spec.schema import Checks
+
+    agree = CircuitMetrics(
+        faithfulness=_est(0.97, 0.95, 0.99), completeness=_est(1, 1, 1),
+        resample=ResampleMetrics(faithfulness=_est(0.96, 0.93, 0.98), completeness=_est(1, 1, 1)),
+    )
+    differ = agree.model_copy(update={"resample": ResampleMetrics(faithfulness=_est(0.6, 0.5, 0.7), completeness=_est(1, 1, 1))})
+    checks = Checks(min_faithfulness=0.9, min_completeness=0.9)
+    assert _ablation_disagreement(checks, agree) == []
+    (line,) = _ablation_disagreement(checks, differ)
+    assert line.startswith("faithfulness passes under mean ablation (0.970) but fails under resample ablation (0.600")
+    assert not falls_short(agree, 0.9, 0.9) and falls_short(agree, 0.98, None) and not falls_short(agree, None, None)
