@@ -1,8 +1,10 @@
 """Recovery benchmark: ``verify`` on N random planted circuits with known ground truth.
 
 For each circuit (digits, heads, extra layers, split heads, decoys, positions, neuron
-indices all drawn from one seed) it verifies the planted algorithm's hypothesis and one
-wrong hypothesis (cycling through the wrong kinds), then prints:
+indices all drawn from one seed) it verifies the planted algorithm's hypothesis, one
+wrong hypothesis (cycling through the wrong kinds) and the hypothesis with one planted node
+left out (``testing.planted.left_out_hypothesis``, the node drawn from the circuit's seed),
+then prints:
 
 - recovery: the right hypothesis holds with every node confirmed on exactly its planted
   sites (neuron nodes: exactly the planted neuron set), and the same allowing the top
@@ -10,10 +12,14 @@ wrong hypothesis (cycling through the wrong kinds), then prints:
   that passes every interchange pair; zero-ablation needs more of the top carry's units);
 - unit precision / recall: heads, MLPs and single neurons placed vs planted, pooled;
 - false accepts: wrong hypotheses that hold (per kind);
-- time per circuit (plant + facts + both verdicts).
+- one node left out: the verdict carries a gap report, its first-ranked unit is the left-out
+  node's site (a head of it, both heads of it, or its MLP), and its greedy set is exactly
+  the node's sites and reaches the threshold;
+- time per circuit (plant + facts + the three verdicts).
 
     python benchmarks/planted.py --n 200            # the acceptance run
     python benchmarks/planted.py --n 20 --digits 3  # quicker, three-digit circuits only
+    python benchmarks/planted.py --jobs 2           # two circuits at a time
 """
 
 from __future__ import annotations
@@ -24,29 +30,78 @@ import statistics
 import time
 
 
+def circuit(case: tuple) -> dict | None:
+    """Plant one circuit and verify its right, one wrong and one left-out hypothesis (None: refused)."""
+    import torch
+
+    from circuitspec.spec import Hypothesis
+    from circuitspec.testing.planted import PlantError, is_site_of, left_out_hypothesis, plant
+    from circuitspec.testing.recovery import hypothesis_yaml, recovery
+    from circuitspec.verify.core import verify_model
+
+    i, params, seed, wrong, threads = case
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        planted = plant(params, seed)
+    except PlantError:
+        return None
+    left_out = random.Random(f"left-out/{seed}").choice(sorted(planted.truth))
+    right_h = Hypothesis.from_yaml(hypothesis_yaml(planted))
+    wrong_h = Hypothesis.from_yaml(hypothesis_yaml(planted, wrong))
+    right, bad, lacking = verify_model([right_h, wrong_h, left_out_hypothesis(planted, left_out)], planted.model, seed=0)
+    seconds = time.perf_counter() - start
+    rec = recovery(planted, right)
+    top = f"SV{params.digits - 1}"
+    others_exact = all(r.status == "confirmed" and r.exact for n, r in rec.nodes.items() if n != top)
+    top_r = rec.nodes[top]
+    top_subset = top_r.status == "confirmed" and not top_r.extra_neurons and bool(top_r.found)
+    gap = lacking.gap
+    first = gap.ranking[0].sites if gap is not None and gap.ranking else []
+    chosen = [s for r in gap.smallest_set for s in r.sites] if gap is not None else []
+    return {
+        "i": i,
+        "params": params,
+        "seed": seed,
+        "digits": params.digits,
+        "holds": right.status == "holds",
+        "exact": right.status == "holds" and rec.recovered,
+        "exact_but_top": right.status == "holds" and others_exact and top_subset,
+        "precision": rec.precision,
+        "recall": rec.recall,
+        "top_core": top_r.core_found,
+        "wrong": wrong,
+        "wrong_status": bad.status,
+        "false_accept": bad.status == "holds",
+        "left_out": left_out,
+        "left_gap": gap is not None,
+        "left_first": bool(first) and all(is_site_of(planted, left_out, s) for s in first),
+        "left_set": bool(gap and gap.reached) and bool(chosen) and all(is_site_of(planted, left_out, s) for s in chosen),
+        "left_top": "+".join(first),
+        "right_status": right.status,
+        "seconds": seconds,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200, help="number of random planted circuits")
     ap.add_argument("--digits", type=int, nargs="+", default=[2, 3], help="digit counts to draw from")
     ap.add_argument("--seed", type=int, default=0, help="seed of the draw of circuits")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per circuit")
+    ap.add_argument("--jobs", type=int, default=1, help="circuits verified in parallel processes (same results)")
     ap.add_argument("--verbose", action="store_true", help="print one line per circuit")
     args = ap.parse_args()
 
-    import torch
     from rich.console import Console
     from rich.table import Table
 
-    from circuitspec.spec import Hypothesis
-    from circuitspec.testing.planted import PlantError, PlantParams, plant
-    from circuitspec.testing.recovery import WRONG_KINDS, hypothesis_yaml, recovery
-    from circuitspec.verify.core import verify_model
+    from circuitspec.testing.planted import PlantParams
+    from circuitspec.testing.recovery import WRONG_KINDS
 
-    torch.set_num_threads(args.threads)
     console = Console()
     rng = random.Random(args.seed)
-    rows = []
-    refused = 0
+    cases = []
     for i in range(args.n):
         params = PlantParams(
             digits=rng.choice(args.digits),
@@ -56,42 +111,28 @@ def main() -> None:
             decoy_heads=rng.randint(0, 5),
             decoy_neurons=rng.randint(0, 3),
         )
-        seed = rng.randrange(10**6)
-        wrong = WRONG_KINDS[i % len(WRONG_KINDS)]
-        start = time.perf_counter()
-        try:
-            planted = plant(params, seed)
-        except PlantError:
+        cases.append((i, params, rng.randrange(10**6), WRONG_KINDS[i % len(WRONG_KINDS)], args.threads))
+    if args.jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            results = pool.map(circuit, cases, chunksize=1)
+    else:
+        results = map(circuit, cases)
+    rows = []
+    refused = 0
+    for r in results:
+        if r is None:
             refused += 1
             continue
-        right_h = Hypothesis.from_yaml(hypothesis_yaml(planted))
-        wrong_h = Hypothesis.from_yaml(hypothesis_yaml(planted, wrong))
-        right, bad = verify_model([right_h, wrong_h], planted.model, seed=0)
-        seconds = time.perf_counter() - start
-        rec = recovery(planted, right)
-        top = f"SV{params.digits - 1}"
-        others_exact = all(r.status == "confirmed" and r.exact for n, r in rec.nodes.items() if n != top)
-        top_r = rec.nodes[top]
-        top_subset = top_r.status == "confirmed" and not top_r.extra_neurons and bool(top_r.found)
-        rows.append(
-            {
-                "digits": params.digits,
-                "holds": right.status == "holds",
-                "exact": right.status == "holds" and rec.recovered,
-                "exact_but_top": right.status == "holds" and others_exact and top_subset,
-                "precision": rec.precision,
-                "recall": rec.recall,
-                "top_core": top_r.core_found,
-                "wrong": wrong,
-                "false_accept": bad.status == "holds",
-                "seconds": seconds,
-            }
-        )
+        rows.append(r)
         if args.verbose:
-            r = rows[-1]
+            p = r["params"]
             console.print(
-                f"{i:4d} d{params.digits} h{params.n_heads} +{params.extra_layers}L seed {seed}: right {right.status}"
-                f" exact={r['exact']} p={r['precision']:.3f} r={r['recall']:.3f}; {wrong}: {bad.status}; {seconds:.1f}s"
+                f"{r['i']:4d} d{p.digits} h{p.n_heads} +{p.extra_layers}L seed {r['seed']}: right {r['right_status']}"
+                f" exact={r['exact']} p={r['precision']:.3f} r={r['recall']:.3f}; {r['wrong']}: {r['wrong_status']};"
+                f" without {r['left_out']}: gap first {r['left_top'] or '-'} ({'right' if r['left_first'] else 'WRONG'}); {r['seconds']:.1f}s",
+                highlight=False,
             )
 
     def share(key, subset=None):
@@ -122,6 +163,9 @@ def main() -> None:
     add("unit precision (mean)", mean_of("precision"))
     add("unit recall (mean)", mean_of("recall"))
     add("false accepts (wrong hypothesis holds)", lambda s: share("false_accept", s))
+    add("one node left out: verdict has a gap report", lambda s: share("left_gap", s))
+    add("one node left out: its site ranked first", lambda s: share("left_first", s))
+    add("one node left out: greedy set = its sites, reaches 0.95", lambda s: share("left_set", s))
     for kind in WRONG_KINDS:
         add(f"  false accepts: {kind}", lambda s, kind=kind: share("false_accept", lambda r: r["wrong"] == kind and (s is None or s(r))))
 

@@ -52,9 +52,9 @@ def test_a_short_faithfulness_gets_a_gap_report_naming_the_look_ahead_head(verdi
     assert gap is not None and gap.threshold == 0.9
     assert gap.faithfulness == verdict.metrics.faithfulness.value
     placed = {s for n in verdict.nodes for s in n.sites}
-    assert {r.site for r in gap.ranking} <= set(verdict.useful_sites) - placed
+    assert {s for r in gap.ranking for s in r.sites} <= set(verdict.useful_sites) - placed
     top = gap.ranking[0]
-    assert top.site == "P14.L0.H0"  # the look-ahead head of the README's table, predicting A3
+    assert top.sites == ["P14.L0.H0"]  # the look-ahead head of the README's table, predicting A3
     assert top.restores > 0.05 and set(top.digits) == {"A3"} and set(top.classes) <= {"S1", "S2"}
     restores = [r.restores for r in gap.ranking]
     assert restores == sorted(restores, reverse=True)
@@ -67,10 +67,10 @@ def test_the_greedy_set_reaches_the_threshold_as_the_engine_measures_it(verdict,
     assert steps == sorted(steps) and steps[-1] >= gap.threshold
     assert all(f < gap.threshold for f in steps[:-1])  # it stops at the threshold
     engine = Engine(model, seed=verdict.seed)
-    kept = [r.site for r in gap.smallest_set]
+    kept = [s for r in gap.smallest_set for s in r.sites]
     assert _faithfulness(engine, verdict, []) == gap.faithfulness
     assert _faithfulness(engine, verdict, kept) == steps[-1]
-    assert _faithfulness(engine, verdict, kept[:1]) == steps[0]
+    assert _faithfulness(engine, verdict, gap.smallest_set[0].sites) == steps[0]
     assert outlined_sites(verdict) == kept
 
 
@@ -111,3 +111,19 @@ def test_a_check_judged_differently_under_resample_ablation_is_reported():
     (line,) = _ablation_disagreement(checks, differ)
     assert line.startswith("faithfulness passes under mean ablation (0.970) but fails under resample ablation (0.600")
     assert not falls_short(agree, 0.9, 0.9) and falls_short(agree, 0.98, None) and not falls_short(agree, None, None)
+
+
+def test_report_files_carry_the_gap_and_the_node_map_outlines_its_sites(verdict, tmp_path):
+    from circuitspec.render.nodemap import node_map, node_map_svg
+    from circuitspec.render.report import write_report
+    from circuitspec.verify.verdict import Report
+
+    m = node_map(verdict)
+    outlined = {c.id for c in m.cells.values() if c.gap}
+    assert outlined == {m.cell(s).id for s in outlined_sites(verdict)} and m.cell("P14.L0.H0").gap
+    assert 'class="cell useful gap"' in node_map_svg(verdict).decode()
+    write_report(Report(verdicts=[verdict], circuitspec_version="test", seed=0), tmp_path, dot=False)
+    saved = Report.model_validate_json((tmp_path / "report.json").read_text()).verdicts[0]
+    assert saved.gap == verdict.gap and saved.metrics.resample == verdict.metrics.resample
+    page = (tmp_path / "index.html").read_text()
+    assert "Gap report" in page and "P14.L0.H0: +" in page and "under resample ablation" in page

@@ -71,6 +71,8 @@ class Score:
     example: str | None
     gain: float = 0.0  # mean rise of the predicted answer's log-prob (served tokens) over the clean run
     drawn: int = 0  # pairs tested, informative or not
+    failing_digits: tuple[tuple[str, int], ...] = ()  # served answer token -> failing pairs wrong there
+    failing_classes: tuple[tuple[str, int], ...] = ()  # base question's class -> failing pairs
 
     @property
     def accuracy(self) -> tuple[float, float, float]:
@@ -171,6 +173,8 @@ def score(
     pred = out.pred.cpu()  # [I, B, A]
     target_lp = out.target_logprob.cpu()  # [I, B, A]
     clean_lp = out.clean.logprobs.cpu().gather(-1, pairs.predicted.unsqueeze(-1)).squeeze(-1)  # [B, A]
+    names = engine.task.class_names
+    base_classes = [names[c] for c in engine.task.classes(pairs.base).tolist()]
     scores = []
     for i, sites in enumerate(placements):
         reach = torch.tensor([label in served[i] for label in engine.answer_labels])
@@ -196,6 +200,18 @@ def score(
                 example=example,
                 gain=round(float(gain.mean()), 6) if len(gain) else 0.0,
                 drawn=len(pairs.base),
+                **_where_failing(engine.answer_labels, reach, pred[i] != pairs.predicted, failures, base_classes),
             )
         )
     return scores
+
+
+def _where_failing(labels, reach: torch.Tensor, wrong: torch.Tensor, failures: torch.Tensor, classes: list[str]) -> dict:
+    """Score fields: for the failing pairs, how many are wrong at each served answer token, and their classes."""
+    rows = wrong[failures][:, reach]
+    served = [label for label, r in zip(labels, reach.tolist()) if r]
+    digits = tuple((label, int(k)) for label, k in zip(served, rows.sum(dim=0).tolist()) if k)
+    counts: dict[str, int] = {}
+    for r in failures.tolist():
+        counts[classes[r]] = counts.get(classes[r], 0) + 1
+    return {"failing_digits": digits, "failing_classes": tuple(sorted(counts.items()))}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from circuitspec.render.style import site_label
 from circuitspec.verify.verdict import SiteRepair, Verdict
 
 TOP = 3
@@ -20,7 +21,7 @@ def repair_text(r: SiteRepair, *, most: int = 4) -> str:
     """``P15.L0.MLP: +0.10 faithfulness, repairs A5 (215), classes S0 44, S1 44, ...``."""
     digits = ", ".join(f"{d} ({k})" for d, k in sorted(r.digits.items(), key=lambda kv: (-kv[1], kv[0]))[:most])
     classes = ", ".join(f"{c} {k}" for c, k in sorted(r.classes.items(), key=lambda kv: (-kv[1], kv[0]))[:most])
-    out = f"{r.site}: {r.restores:+.2f} faithfulness (to {r.faithfulness:.2f}), answer tokens {r.tokens_restored:+.3f}"
+    out = f"{site_label(r.sites)}: {r.restores:+.2f} faithfulness (to {r.faithfulness:.2f}), answer tokens {r.tokens_restored:+.3f}"
     if digits:
         out += f"; repairs {digits}"
     if classes:
@@ -35,10 +36,11 @@ def set_text(verdict: Verdict) -> str:
         return ""
     if not gap.smallest_set:
         return f"no site outside the circuit restores faithfulness (stays {gap.faithfulness:.2f}, threshold {gap.threshold})"
-    sites = " ".join(r.site for r in gap.smallest_set)
+    sites = ", ".join(site_label(r.sites) for r in gap.smallest_set)
     final = gap.smallest_set[-1].faithfulness
     verb = "reaches" if gap.reached else "gets only to"
-    return f"greedy set of {len(gap.smallest_set)} site(s) {verb} faithfulness {final:.2f} (threshold {gap.threshold}): {sites}"
+    n = len({s for r in gap.smallest_set for s in r.sites})
+    return f"greedy set of {n} site(s) {verb} faithfulness {final:.2f} (threshold {gap.threshold}): {sites}"
 
 
 def gap_lines(verdict: Verdict, top: int = TOP) -> list[str]:
@@ -62,7 +64,7 @@ def outlined_sites(verdict: Verdict, top: int = TOP) -> list[str]:
     if gap is None:
         return []
     chosen = gap.smallest_set or gap.ranking[:top]
-    return [r.site for r in chosen]
+    return list(dict.fromkeys(s for r in chosen for s in r.sites))
 
 
 def ablation_lines(verdicts: Sequence[Verdict]) -> list[str]:

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import jinja2
 
+from circuitspec.render.gap import repair_text, set_text
 from circuitspec.render.matrix import matrix
 from circuitspec.render.style import STATUS_FILL, VERDICT_FILL, fmt_estimate, site_label
 from circuitspec.render.summary import counts, failing_nodes, node_text, reason_text, worst_text
@@ -59,6 +60,9 @@ def _metrics(v: Verdict) -> list[tuple[str, str]]:
         (f"{name} ({CircuitMetrics.model_fields[name].description or name})", fmt_estimate(getattr(m, name)))
         for name in ("faithfulness", "completeness")
     ]
+    if m.resample is not None:
+        items.append(("under resample ablation (values from other questions of the same classes)",
+                      f"faithfulness {fmt_estimate(m.resample.faithfulness)}, completeness {fmt_estimate(m.resample.completeness)}"))
     items.append(("clean accuracy", fmt_estimate(m.clean_accuracy)))
     if m.minimality:
         items.append(("minimality (faithfulness drop per node)", ", ".join(f"{k} {val:.2f}" for k, val in sorted(m.minimality.items()))))
@@ -93,6 +97,19 @@ def _pair(v: Verdict, files: PairFiles) -> dict:
         "files": files,
         "graph_links": links,
         "nodes": [_node_row(n) for n in v.nodes],
+        "gap": _gap(v),
+    }
+
+
+def _gap(v: Verdict) -> dict | None:
+    """The gap report as the page shows it: the whole ranking, the greedy set step by step."""
+    if v.gap is None:
+        return None
+    return {
+        "head": f"faithfulness {v.gap.faithfulness:.2f} under {v.gap.ablation} ablation on {v.gap.questions} questions; {v.gap.method}",
+        "ranking": [repair_text(r) for r in v.gap.ranking],
+        "set": set_text(v),
+        "steps": [repair_text(r) for r in v.gap.smallest_set],
     }
 
 

@@ -9,6 +9,9 @@ RESID row for a layer only if the verdict uses a residual-stream site there). Ea
 - ``useful``: a useful site (ablating it breaks some question) that no node was assigned to;
 - ``unused``: neither, drawn grey.
 
+A cell holding a site of the verdict's gap report (``render.gap.outlined_sites``: the greedy set
+that restores faithfulness, else the top of the ranking) is outlined, whatever its kind.
+
 ``node_map(verdict)`` returns the map as data (what tests check); ``node_map_svg`` draws it as an
 SVG table (no layout engine: the grid is the layout) whose cells are ``<g id="cell_L{layer}_{H{h}|MLP|RESID}_P{pos}">``
 groups with a tooltip (``<title>``) naming the position, site, node and status.
@@ -30,6 +33,7 @@ from circuitspec.render.style import (
     USEFUL_FILL,
     _neurons_text,
 )
+from circuitspec.render.gap import outlined_sites
 from circuitspec.render.summary import reason_text
 from circuitspec.render.svg import LINE_HEIGHT, Canvas, text_width
 from circuitspec.verify.verdict import Verdict
@@ -39,6 +43,7 @@ USEFUL_TEXT = "?"
 NOTE_WIDTH = 110  # characters per line of the not-placed notes under the map
 CELL_FONT, SMALL_FONT, TITLE_FONT = 11.0, 8.0, 13.0
 PAD, MARGIN = 5.0, 10.0
+GAP_STROKE = "#c2185b"
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Cell:
     statuses: list[str] = field(default_factory=list)
     sites: list[str] = field(default_factory=list)
     neurons: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    gap: bool = False  # holds a site the gap report names
 
     @property
     def id(self) -> str:
@@ -145,6 +151,8 @@ def node_map(verdict: Verdict) -> NodeMap:
             cell.kind = "useful"
         if str(site) not in cell.sites:
             cell.sites.append(str(site))
+    for site in map(Site.parse, outlined_sites(verdict)):
+        at(site).gap = True
     not_placed = [(n.node, reason_text(n)) for n in verdict.nodes if n.status == "not_placed" and n.required]
     optional = [(n.node, reason_text(n)) for n in verdict.nodes if n.status == "not_placed" and not n.required]
     title = f"{verdict.hypothesis} on {verdict.model}: {verdict.status}"
@@ -160,6 +168,8 @@ def cell_tooltip(m: NodeMap, cell: Cell) -> str:
         what = "useful, not assigned to any node"
     else:
         what = "unused"
+    if cell.gap:
+        what += "; in the gap report (keeping it restores faithfulness)"
     return f"{where}: {what}"
 
 
@@ -220,20 +230,25 @@ def draw_node_map(m: NodeMap, *, legend: Legend | None = None, tooltip=cell_tool
         c.text(MARGIN + PAD, y + h / 2 + CELL_FONT * 0.35, row.label, size=CELL_FONT, anchor="start")
         for p in range(n_pos):
             cell = m.cells[(row, p)]
-            c.group(id=cell.id, cls=f"cell {cell.kind}", title=tooltip(m, cell))
+            c.group(id=cell.id, cls=f"cell {cell.kind}" + (" gap" if cell.gap else ""), title=tooltip(m, cell))
             c.rect(xs[p], y, col_w[p], h, fill=cell.fill)
+            if cell.gap:
+                c.rect(xs[p] + 1.5, y + 1.5, col_w[p] - 3, h - 3, fill="none", stroke=GAP_STROKE, stroke_width=2.5)
             lines = body[(row, p)]
             c.lines(xs[p] + col_w[p] / 2, y + (h - _height(lines)) / 2, lines)
             c.end()
         y += h
-    y = _legend(c, MARGIN, y + 6, DEFAULT_LEGEND if legend is None else legend)
+    items = DEFAULT_LEGEND if legend is None else legend
+    if any(cell.gap for cell in m.cells.values()):
+        items = [*items, ("none", "outlined: gap report (keep to restore faithfulness)")]
+    y = _legend(c, MARGIN, y + 6, items)
     y = _notes(c, m, MARGIN, y + 4, max(table_w, 400.0))
     return c.to_bytes(MARGIN * 2 + max(table_w, 400.0), y + MARGIN)
 
 
 def _legend(c: Canvas, x: float, y: float, items: Legend) -> float:
     for fill, text in items:
-        c.rect(x, y, 10, 10, fill=fill)
+        c.rect(x, y, 10, 10, fill=fill, **({"stroke": GAP_STROKE, "stroke_width": 2.0} if fill == "none" else {}))
         c.text(x + 14, y + 9, text, size=10, anchor="start")
         x += 24 + text_width(text, 10)
     return y + 12

@@ -477,3 +477,67 @@ def all_questions(digits: int) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- hypotheses
+
+LEFT_OUT_FAITHFULNESS = 0.95  # the threshold a "one node left out" hypothesis is held to
+
+
+def left_out_hypothesis(planted: Planted, node: str):
+    """The planted algorithm's hypothesis (``testing.recovery.hypothesis_yaml``) lacking ``node``.
+
+    The node's template skips that one binding (``SA{n}`` for n in 0, 2 when ``SA1`` is left out),
+    every edge template that reaches it is written out as its other instances, and the hypothesis
+    asks for faithfulness >= ``LEFT_OUT_FAITHFULNESS``, so the verdict falls short and its gap report
+    must rank the left-out node's site first (``benchmarks/planted.py``).
+
+    The carry nodes SV(n) are stated on the whole MLP (``site: mlp``, as the A(n) nodes are), so
+    that the other nodes' circuit is exactly faithful and the left-out node is the only gap: a
+    neuron set found by interchange tests can miss the top carry's cap units
+    (``tests/test_planted_verify.py``), and mean-ablating those would be a second gap.
+    """
+    from circuitspec.spec import Hypothesis, expand
+    from circuitspec.testing.recovery import hypothesis_yaml
+
+    full = Hypothesis.from_yaml(hypothesis_yaml(planted))
+    graph = expand(full, planted.model.card)
+    if node not in graph:
+        from circuitspec.errors import unknown
+
+        raise unknown("planted node", node, sorted(graph.nodes), PlantError)
+    inst = graph.nodes[node]["instance"]
+    nodes = []
+    for t in full.nodes:
+        if t.site == "neurons":  # see the docstring: on the whole MLP, so that the full circuit is faithful
+            t = t.model_copy(update={"site": "mlp"})
+        if t.id != inst.template:
+            nodes.append(t)
+            continue
+        if len(inst.bindings) != 1:
+            raise PlantError(f"cannot leave out one instance of {t.id}: it has {len(inst.bindings)} template variables")
+        (var, value), = inst.bindings.items()
+        others = [str(b.bindings[var]) for b in (graph.nodes[n]["instance"] for n in graph.nodes) if b.template == t.id and b.id != node]
+        if others:
+            nodes.append(t.model_copy(update={"for_each": {var: others}}))
+    edges = []
+    for e in full.edges:
+        made = [(u, v) for u, v, data in graph.edges(data=True) if data["flow"] == e.flow]
+        if all(node not in uv for uv in made):
+            edges.append(e)
+            continue
+        edges += [e.model_copy(update={"flow": f"{u} -> {v}", "for_each": {}}) for u, v in made if node not in (u, v)]
+    checks = full.checks.model_copy(update={"min_faithfulness": LEFT_OUT_FAITHFULNESS})
+    lacking = full.model_copy(update={"name": f"{full.name}-without-{node}", "nodes": nodes, "edges": edges, "checks": checks})
+    return Hypothesis.from_yaml(lacking.to_yaml())  # validated like a spec file
+
+
+def is_site_of(planted: Planted, node: str, site: str) -> bool:
+    """Whether ``site`` (as a gap report names it) is one of ``node``'s planted sites: one of its
+    heads, or the MLP (or the MLP's other neurons) at its neurons' layer and position."""
+    from circuitspec.engine.sites import Site
+
+    s = Site.parse(site)
+    for planted_site in map(Site.parse, planted.truth[node]):
+        if planted_site.kind == "head" and s == planted_site:
+            return True
+        if planted_site.kind == "neurons" and s.kind in ("mlp", "neurons") and (s.layer, s.position) == (planted_site.layer, planted_site.position):
+            return True
+    return False

@@ -123,6 +123,8 @@ def _tests(e: Placement) -> list[VariableTest]:
                 changed=_estimate(changed, s.informative),
                 pairs=s.informative,
                 example=s.example,
+                failing_digits=dict(s.failing_digits),
+                failing_classes=dict(s.failing_classes),
             )
         )
     return out
@@ -174,12 +176,21 @@ def _node_verdict(node_id: str, r: NodeResult, m: Match) -> NodeVerdict:
     figures = (
         f"best {'+'.join(str(s) for s in best.sites)}: {key_text(weakest.key)} interchange accuracy "
         f"{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}] on {weakest.informative} pairs, threshold {node.min_accuracy}"
-    )
+    ) + _where_text(weakest)
     if best.plausible:
         return NodeVerdict(**common, status="unconfirmed", detail="not enough evidence: " + figures, runner_up=runner)
     return NodeVerdict(
         **common, status="not_placed", reason="failed_causal_test", detail="failed: " + figures, runner_up=runner
     )
+
+
+def _where_text(score) -> str:
+    """'; failing pairs wrong at A3 (40), A4 (12), in classes S2 (30), S3 (22)' ('' without failures)."""
+    if not score.failing_digits:
+        return ""
+    digits = ", ".join(f"{d} ({k})" for d, k in sorted(score.failing_digits, key=lambda dk: (-dk[1], dk[0])))
+    classes = ", ".join(f"{c} ({k})" for c, k in sorted(score.failing_classes, key=lambda ck: (-ck[1], ck[0])))
+    return f"; failing pairs wrong at {digits}, in classes {classes}"
 
 
 def _check(name: str, estimate: Estimate | None, threshold: float | None) -> tuple[str, str] | None:

@@ -39,6 +39,8 @@ class VariableTest(_Frozen):
     changed: Estimate = Field(description="share of pairs whose patched answer differs from the base answer")
     pairs: int
     example: str | None = Field(default=None, description="one failing pair in the paper's notation, if any")
+    failing_digits: dict[str, int] = Field(default={}, description="served answer token -> failing pairs whose patched answer is wrong there")
+    failing_classes: dict[str, int] = Field(default={}, description="question class (of the base question) -> failing pairs")
 
 
 class PlacementEvidence(_Frozen):
@@ -84,11 +86,12 @@ class CircuitMetrics(_Frozen):
 
 
 class SiteRepair(_Frozen):
-    """What leaving one site outside the circuit un-ablated does (alone, or after the greedy set's earlier sites)."""
+    """What leaving one unit outside the circuit un-ablated does (alone, or after the greedy set's earlier units).
+    A unit is one site, or two co-located heads kept together."""
 
-    site: str
-    faithfulness: float = Field(description="faithfulness with this site (and, in the greedy set, the sites before it) left un-ablated")
-    restores: float = Field(description="faithfulness gained by leaving this site un-ablated")
+    sites: list[str]
+    faithfulness: float = Field(description="faithfulness with these sites (and, in the greedy set, the units before them) left un-ablated")
+    restores: float = Field(description="faithfulness gained by leaving these sites un-ablated")
     tokens_restored: float = Field(description="gain in the share of in-scope answer tokens right (clean-correct questions)")
     completeness_gain: float | None = Field(default=None, description="ranking only: completeness gained by adding the site to the circuit")
     digits: dict[str, int] = Field(default={}, description="answer token -> clean-correct questions on which it goes from wrong to right")
@@ -99,10 +102,10 @@ class GapReport(_Frozen):
     """What a hypothesis that falls short of its faithfulness or completeness threshold is missing.
 
     ``ranking``: every useful site outside the circuit (an MLP that holds circuit neurons contributes
-    its other neurons), by how much faithfulness it restores when it alone is left un-ablated (ties:
-    answer tokens restored, then site order). ``smallest_set``: a greedy forward selection (each step
-    adds the site that raises faithfulness most, ties by answer tokens restored), so a small set that
-    reaches the threshold, not a proven minimum.
+    its other neurons) and every pair of such co-located heads, by how much faithfulness it restores
+    when it alone is left un-ablated (ties: answer tokens restored, then site order). ``smallest_set``:
+    a greedy forward selection (each step adds the unit that raises faithfulness most, ties by answer
+    tokens restored), so a small set that reaches the threshold, not a proven minimum.
     """
 
     ablation: str = "mean"
