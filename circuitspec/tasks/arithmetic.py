@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from circuitspec.errors import TaskError, unknown
-from circuitspec.tasks import causal, classes
+from circuitspec.tasks import causal, classes, dag
 from circuitspec.tasks.base import Counterfactuals
 from circuitspec.tasks.columns import assemble, split
 from circuitspec.tasks.layout import (
@@ -246,6 +246,32 @@ class ArithmeticTask:
             resolved[key] = value
         values = causal.evaluate(x, y, opr, resolved)
         return torch.cat([values["sign"][:, None], values["A"].flip(1)], dim=1).long()
+
+    def path_answer(
+        self, base: torch.Tensor, source: torch.Tensor, sender: VarKey, receivers: Sequence[VarKey]
+    ) -> torch.Tensor:
+        """Answer tokens [B, n_answer] of ``base`` when ``sender`` takes its value on ``source``
+        only as an input of ``receivers`` (``causal.seen_by``): the prediction of a path-patching
+        test of the edge sender -> receivers. Receivers the sender does not reach keep their values."""
+        x, y, opr = split(self._check_tokens(base), self.digits)
+        sx, sy, sopr = split(self._check_tokens(source), self.digits)
+        if sx.shape != x.shape:
+            raise TaskError(f"path_answer needs one source per base question, got {sx.shape[0]} for {x.shape[0]}")
+        sender = self.check_key(sender)
+        value = causal.pick(causal.evaluate(sx, sy, sopr), sender)
+        overrides = causal.seen_by(x, y, opr, sender, value, [self.check_key(r) for r in receivers])
+        values = causal.evaluate(x, y, opr, overrides)
+        return torch.cat([values["sign"][:, None], values["A"].flip(1)], dim=1).long()
+
+    def reaches(self, source: VarKey, target: VarKey) -> bool:
+        """Whether changing ``source`` can change ``target`` in the causal model (``tasks.dag``)."""
+        return dag.reaches(self.check_key(source), self.check_key(target), self.op, self.digits)
+
+    def path_ties(self, source: VarKey, target: VarKey) -> list[VarKey]:
+        """The TriCases that must be ties (uncertain) for ``source`` to reach ``target`` through
+        the carry cascade (``ST(2)``, ``ST(3)`` for ST(1) -> SV(3)); ``tie`` makes them so."""
+        family = source[0][0]
+        return [(dag.GATES[family], c) for c in dag.tie_columns(source, target)] if family in dag.GATES else []
 
     def cascade_gate(self, key: VarKey) -> VarKey | None:
         """For a cascaded variable above column 0 (``SV(3)``), the TriCase that passes the

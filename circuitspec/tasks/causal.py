@@ -14,6 +14,12 @@ The DAG (per column n; B = batch):
          sub, SGN '+': (MD_n - MV_(n-1)) mod 10;  SGN '-': (ND_n - NV_(n-1)) mod 10; top digit 0
   The operator (OPR) picks the branch, so overriding a variable of the other
   operation's algorithm leaves the answer unchanged.
+
+Path-specific overrides (``seen_by``): a variable changed only as an input of some
+downstream variables (ST_3 as seen by SV_4 alone). Their values are computed with the
+change, every other variable keeps its base value, and the answer follows from them
+alone: the exact prediction of a hypothesis edge test. ``tasks.dag`` is the same DAG
+as structure (which variable reads which), for checks that must not import torch.
 """
 
 from __future__ import annotations
@@ -37,6 +43,25 @@ Overrides = Mapping[tuple[str, int | None], torch.Tensor]
 def tricase(carry: torch.Tensor, tie: torch.Tensor) -> torch.Tensor:
     """0 none / 1 uncertain / 2 carry, the carry flag winning over the tie flag."""
     return torch.where(carry == 1, CARRY, tie * UNCERTAIN).to(SMALL)
+
+
+def seen_by(
+    x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor, sender: tuple[str, int | None], value: torch.Tensor,
+    receivers: list[tuple[str, int | None]],
+) -> dict[tuple[str, int | None], torch.Tensor]:
+    """The overrides that change ``sender`` to ``value`` as seen by ``receivers`` alone.
+
+    Each receiver takes the value it has when ``sender`` is forced (everything between
+    follows); passed to ``evaluate``, they change the receivers' descendants and nothing
+    else, so no other route from the sender to the answer is taken.
+    """
+    changed = evaluate(x, y, opr, {sender: value})
+    return {r: pick(changed, r) for r in receivers}
+
+
+def pick(values: dict[str, torch.Tensor], key: tuple[str, int | None]) -> torch.Tensor:
+    v = values[key[0]]
+    return v if key[1] is None else v[:, key[1]]
 
 
 def evaluate(

@@ -65,3 +65,35 @@ def root_parents(key: VarKey, op: str, digits: int) -> tuple[VarKey, ...]:
     ps = parents(key, op, digits)
     roots = tuple(p for p in ps if not parents(p, op, digits))
     return roots if roots and len(roots) < len(ps) else ()
+
+
+# ---- edges: which variables an edge may join, and the ties its change must pass through ----------
+
+# Per family: the TriCase that passes a carry on when its column is a tie, and the cascade.
+GATES = {"S": "ST", "M": "MT", "N": "NT"}
+_FAMILY_CASCADE = {"S": "SV", "M": "MV", "N": "NV"}
+_FAMILY_NAMES = {"S": "SA SC SS ST SV", "M": "MD MB MZ MT MV", "N": "ND NB NZ NT NV"}
+
+
+def reaches(source: VarKey, target: VarKey, op: str, digits: int) -> bool:
+    """Whether changing ``source`` can change ``target`` in the causal model (a variable reaches
+    itself: a node that reads a copy of it). What a hypothesis edge must claim at least."""
+    return source == target or source in ancestors(target, op, digits)
+
+
+def tie_columns(source: VarKey, target: VarKey) -> list[int]:
+    """Columns that must be ties for a change of ``source`` to reach ``target`` through a cascade.
+
+    ``source`` at column k feeds its family's cascade at column k; the cascade out of column n
+    (``SV(n)``), or answer digit ``A(n + 1)`` that reads it, sees that change only through the
+    columns k+1 .. n, each of which must be a tie.
+
+    >>> tie_columns(("ST", 1), ("SV", 3)), tie_columns(("SC", 0), ("A", 2)), tie_columns(("SA", 2), ("A", 2))
+    ([2, 3], [1], [])
+    """
+    family = next((f for f, names in _FAMILY_NAMES.items() if source[0] in names.split()), None)
+    k, name, n = source[1], target[0], target[1]
+    if family is None or k is None or n is None or name not in (_FAMILY_CASCADE[family], "A"):
+        return []
+    top = n if name == _FAMILY_CASCADE[family] else n - 1
+    return list(range(k + 1, top + 1))
