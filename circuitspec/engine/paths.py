@@ -97,21 +97,25 @@ def _where(mask: torch.Tensor, value: torch.Tensor, x: torch.Tensor) -> torch.Te
     return torch.where(mask.unsqueeze(-1) if x.dim() == 4 else mask, value, x)
 
 
-def _layers(w: Weights, resid: torch.Tensor, first: int, last: int, edit, keep: set[int] | None = None):
+def _layers(w: Weights, resid: torch.Tensor, first: int, last: int, edit, keep: set[int] | None = None, z_first=None):
     """Layers ``first..last`` over ``resid``; ``edit(layer, 'z' | 'post', act)`` may replace an
     activation. Returns the residual stream after ``last`` and, for layers in ``keep``, the
-    (edited) z and post."""
+    (edited) z and post. ``z_first``: the first layer's head outputs, known (its attention is
+    not recomputed)."""
     s = w.shape
     n_ctx = resid.shape[1]
     q_pos = torch.arange(n_ctx, device=resid.device)
     kept: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     for layer in range(first, last + 1):
         lw = w.layers[layer]
-        x = _ln(resid, lw.ln1_w, lw.ln1_b, w.eps)
-        q = _heads(F.linear(x, lw.q_w, lw.q_b), s.n_heads)
-        k = _heads(F.linear(x, lw.k_w, lw.k_b), s.n_heads)
-        v = _heads(F.linear(x, lw.v_w, lw.v_b), s.n_heads)
-        z, _ = attend(q, k, v, q_pos, w.scale)
+        if layer == first and z_first is not None:
+            z = z_first
+        else:
+            x = _ln(resid, lw.ln1_w, lw.ln1_b, w.eps)
+            q = _heads(F.linear(x, lw.q_w, lw.q_b), s.n_heads)
+            k = _heads(F.linear(x, lw.k_w, lw.k_b), s.n_heads)
+            v = _heads(F.linear(x, lw.v_w, lw.v_b), s.n_heads)
+            z, _ = attend(q, k, v, q_pos, w.scale)
         z = edit(layer, "z", z)
         resid = resid + F.linear(z.reshape(*z.shape[:2], -1), lw.o_w, lw.o_b)
         post = w.act_fn(F.linear(_ln(resid, lw.ln2_w, lw.ln2_b, w.eps), lw.in_w, lw.in_b))
@@ -177,5 +181,6 @@ def _two_steps(engine, base, source, row_patch, send: _Masks, freeze: _Masks, re
         return _where(masks["recv"][what][:, layer], recorded[layer][0 if what == "z" else 1], act)
 
     start = min(recv.layers)
-    resid, _ = _layers(w, clean["resid_pre"][start], start, w.shape.n_layers - 1, step2)
+    known = None if start in recv.z_layers else clean["z"][start]  # only MLPs set there: its attention is the base run's
+    resid, _ = _layers(w, clean["resid_pre"][start], start, w.shape.n_layers - 1, step2, z_first=known)
     return final_logprobs(w, resid[:, engine.pred_positions])
