@@ -89,7 +89,7 @@ def hypotheses(draw):
         if draw(st.booleans()):
             edge["optional"] = True
         if draw(st.booleans()):
-            edge["path_patch"] = True
+            edge["test"] = {"min_accuracy": draw(st.sampled_from([0.5, 0.9])), "pairs": draw(st.sampled_from([64, 256]))}
         edges.append(edge)
     applies = {}
     if draw(st.booleans()):

@@ -107,10 +107,10 @@ class HypothesisBuilder:
         *,
         for_each: dict[str, Any] | None = None,
         optional: bool | None = None,
-        path_patch: bool | None = None,
+        test: dict[str, Any] | None = None,
         description: str | None = None,
     ) -> HypothesisBuilder:
-        given = dict(flow=flow, for_each=for_each, optional=optional, path_patch=path_patch, description=description)
+        given = dict(flow=flow, for_each=for_each, optional=optional, test=test, description=description)
         self._edges.append({k: v for k, v in given.items() if v is not None})
         return self
 

@@ -6,8 +6,8 @@ layers as integers, the behaviour constraints with answer digits named as in
 ``Layout.answer_labels`` (``"A3"``, ``"sign"``), the test thresholds. Graph attributes:
 ``name``, ``shape`` (the ``ModelShape``), ``checks`` (the circuit-level ``Checks``),
 ``explains`` (the question classes the hypothesis claims; empty = all).
-Edge attributes: ``required`` (False for optional edges), ``path_patch``, ``flow`` (the
-template it came from).
+Edge attributes: ``required`` (False for optional edges), ``flow`` (the template it came
+from), ``min_accuracy`` and ``n_pairs`` (its path-patching test).
 
 Rules (errors are SpecErrors at the template's line in the spec file):
 
@@ -29,6 +29,9 @@ Rules (errors are SpecErrors at the template's line in the spec file):
   feeding the MLP / neurons), or ``p < q`` and ``l < m`` (an attention layer after the
   source, up to and including the target's, moves it across). An edge is accepted when some
   allowed placement of both nodes satisfies this; the matcher enforces it on the chosen sites.
+- An edge also claims that the source's variable can change the target's in the task's
+  causal model (``tasks.dag.reaches``; a node computing the same variable counts): an edge
+  between variables the causal model does not connect could never be confirmed.
 - The graph must be acyclic.
 """
 
@@ -52,8 +55,9 @@ from circuitspec.spec.forms import (
 from circuitspec.spec.instance import NodeInstance, can_feed, span_text
 from circuitspec.spec.schema import Edge, Hypothesis, Node
 from circuitspec.spec.shape import applies_to, as_shape, shape_text
+from circuitspec.tasks.dag import ancestors, reaches
 from circuitspec.tasks.layout import Layout
-from circuitspec.vocabulary import QUESTION_CLASSES, VARIABLES, ModelShape
+from circuitspec.vocabulary import QUESTION_CLASSES, VARIABLES, ModelShape, key_text
 from circuitspec.vocabulary import n_ctx as context
 
 MAX_INSTANCES = 20_000  # expanded nodes and edges, all templates together (bounds check time and memory)
@@ -401,9 +405,25 @@ def _add_link(edge: Edge, binding: dict[str, int], graph: nx.DiGraph, a: str, b:
             hint="the source must run in an earlier sub-layer at the same position, or in an earlier layer at an earlier position",
             **edge.where("flow"),
         )
-    if graph.has_edge(a, b):
+    _check_causal(edge, a, b, src, dst, graph.graph["shape"].digits)
+    test = {"min_accuracy": edge.test.min_accuracy, "n_pairs": edge.test.pairs}
+    if graph.has_edge(a, b):  # written twice: the stricter test stands
         data = graph.edges[a, b]
         data["required"] = data["required"] or not edge.optional
-        data["path_patch"] = data["path_patch"] or edge.path_patch
+        data.update({k: max(data[k], v) for k, v in test.items()})
     else:
-        graph.add_edge(a, b, required=not edge.optional, path_patch=edge.path_patch, flow=edge.flow)
+        graph.add_edge(a, b, required=not edge.optional, flow=edge.flow, **test)
+
+
+def _check_causal(edge: Edge, a: str, b: str, src: NodeInstance, dst: NodeInstance, digits: int) -> None:
+    """A SpecError unless some variable of ``a`` can change some variable of ``b`` in the causal model."""
+    if any(reaches(u, v, digits) for u in src.variables for v in dst.variables):
+        return
+    ups = sorted({key_text(p) for v in dst.variables for p in ancestors(v, digits) if p[0] != "OPR"})
+    raise SpecError(
+        f"edge {a} -> {b}: {a}'s {' | '.join(map(key_text, src.variables))} cannot change "
+        f"{b}'s {' | '.join(map(key_text, dst.variables))} in the task's causal model",
+        hint=(f"{b}'s variables are computed from {', '.join(ups[:8])}{' ...' if len(ups) > 8 else ''}; " if ups else f"{b}'s variables depend on no other variable; ")
+        + "point the edge at a node that reads this variable, or remove it",
+        **edge.where("flow"),
+    )

@@ -287,12 +287,27 @@ class NodeOverride(SpecModel):
         return {k: getattr(self, k) for k in self.model_fields_set if k != "id" and getattr(self, k) is not None}
 
 
+class EdgeTest(SpecModel):
+    """Thresholds of an edge's path-patching test (pairs that differ in the source node's variable).
+
+    The same fields as a node's test, less ``keep``: an edge is tested on its source's pairs,
+    which keep what the source node keeps.
+    """
+
+    _what: ClassVar[str] = "edge test"
+    min_accuracy: Share = Field(default=0.9, description="least share of informative pairs whose answer, through the target alone, changes exactly as predicted")
+    pairs: Count = Field(default=256, le=MAX_PAIRS, description="number of counterfactual pairs per variable of the source")
+
+
 class Edge(SpecModel):
     """Information flow: the target reads what the source computes.
 
-    Feasible in a transformer only if, for some allowed sites of the two nodes, the source
-    runs in an earlier sub-layer at the same position, or in an earlier layer at an earlier
-    position (see ``circuitspec.spec.instance.can_feed``).
+    The claim: the source's variable reaches the target's through paths that avoid every
+    other node's sites. The causal model must connect the two variables, and the edge must
+    be feasible in a transformer (for some allowed sites of the two nodes, the source runs
+    in an earlier sub-layer at the same position, or in an earlier layer at an earlier
+    position: ``circuitspec.spec.instance.can_feed``); both are checked at expansion. On a
+    model, the edge is tested by path patching (``circuitspec.match.edges``).
     """
 
     _what: ClassVar[str] = "edge"
@@ -302,7 +317,7 @@ class Edge(SpecModel):
         default=False,
         description="dropped where an endpoint does not exist after expansion (e.g. SV{n-1} for n = 0) and not required to be confirmed",
     )
-    path_patch: StrictBool = Field(default=False, description="confirm the edge by path patching")
+    test: EdgeTest = Field(default_factory=lambda: EdgeTest(), description="thresholds of its path-patching test")
     description: Text = ""
 
     @classmethod
