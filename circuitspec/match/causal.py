@@ -97,12 +97,11 @@ def draw_pairs(
     reads column n then fails them.
     """
     task = engine.task
-    claimed = [c for c in task.available_classes() if not explains or c in explains]
-    classes = classes_for(key[0], claimed) or [None]
+    classes = classes_claimed(engine, key, explains)
     gate = task.cascade_gate(key)
     if gate is None:
         return _draw(engine, key, n_pairs, keep, seed, classes)
-    through = _draw(engine, key, n_pairs // 2, [*keep, gate], seed + 1, classes, tie=key[1])
+    through = _draw(engine, key, n_pairs // 2, [*keep, gate], seed + 1, classes, ties=(key[1],))
     direct = _draw(engine, key, n_pairs - len(through.base), keep, seed, classes)
     return Pairs(
         key=key,
@@ -114,20 +113,34 @@ def draw_pairs(
     )
 
 
+def classes_claimed(engine: Engine, key: VarKey, explains: Sequence[str] = ()) -> list:
+    """The classes a variable's pairs are drawn from: its own, within those the hypothesis claims ([None]: any)."""
+    claimed = [c for c in engine.task.available_classes() if not explains or c in explains]
+    return classes_for(key[0], claimed) or [None]
+
+
+def draw_tied(
+    engine: Engine, key: VarKey, *, n_pairs: int, keep: Sequence[VarKey], seed: int, ties: Sequence[int], explains: Sequence[str] = ()
+) -> Pairs:
+    """Pairs for ``key`` whose bases (and sources: keep their TriCases in ``keep``) have the columns
+    ``ties`` made ties, so that a change of ``key`` can travel up a carry cascade through them."""
+    return _draw(engine, key, n_pairs, keep, seed, classes_claimed(engine, key, explains), ties=ties)
+
+
 def _draw(
-    engine: Engine, key: VarKey, n_pairs: int, keep: Sequence[VarKey], seed: int, classes: list, tie: int | None = None
+    engine: Engine, key: VarKey, n_pairs: int, keep: Sequence[VarKey], seed: int, classes: list, ties: Sequence[int] = ()
 ) -> Pairs:
     """``n_pairs`` pairs (fewer when too few rows qualify) with bases drawn round-robin over
-    ``classes``; ``tie``: make that column a tie in every base first."""
+    ``classes``; ``ties``: make those columns ties in every base first."""
     task = engine.task
     per_class = -(-2 * n_pairs // len(classes))  # draw extra: some rows are dropped
     base = torch.cat([engine.questions(per_class, seed=seed, cls=c) for c in classes])
-    if tie is not None:
-        base = task.tie(base, tie)
+    for column in ties:
+        base = task.tie(base, column)
     g = torch.Generator().manual_seed(seed)
     cf = task.counterfactuals(base, key, g, keep=list(keep))
     ok = cf.valid.clone()
-    if tie is not None:  # a tied base may have become a reference question (row kept, so buckets stay aligned)
+    if ties:  # a tied base may have become a reference question (row kept, so buckets stay aligned)
         ok &= ~engine.reference_overlap(base)
     both = torch.cat([cf.base, cf.source])
     correct = engine.clean(both).question_correct.cpu()
@@ -173,37 +186,39 @@ def score(
     pred = out.pred.cpu()  # [I, B, A]
     target_lp = out.target_logprob.cpu()  # [I, B, A]
     clean_lp = out.clean.logprobs.cpu().gather(-1, pairs.predicted.unsqueeze(-1)).squeeze(-1)  # [B, A]
+    return [judge(engine, pairs, pred[i], served[i], target_lp[i] - clean_lp) for i in range(len(placements))]
+
+
+def judge(engine: Engine, pairs: Pairs, pred: torch.Tensor, served: set[str], lift: torch.Tensor | None = None) -> Score:
+    """The Score of answers ``pred`` [B, A] (after some patch) against ``pairs.predicted``, on the
+    ``served`` answer labels; ``lift`` [B, A]: rise of the predicted tokens' log-probs, for ``gain``."""
+    reach = torch.tensor([label in served for label in engine.answer_labels])
+    informative = (pairs.predicted != pairs.gold)[:, reach].any(dim=1)
+    match = (pred[:, reach] == pairs.predicted[:, reach]).all(dim=1)
+    changed = (pred[:, reach] != pairs.gold[:, reach]).any(dim=1)
+    failures = (informative & ~match).nonzero().flatten()
     names = engine.task.class_names
     base_classes = [names[c] for c in engine.task.classes(pairs.base).tolist()]
-    scores = []
-    for i, sites in enumerate(placements):
-        reach = torch.tensor([label in served[i] for label in engine.answer_labels])
-        differs = (pairs.predicted != pairs.gold)[:, reach].any(dim=1)
-        match = (pred[i][:, reach] == pairs.predicted[:, reach]).all(dim=1)
-        changed = (pred[i][:, reach] != pairs.gold[:, reach]).any(dim=1)
-        informative = differs
-        failures = (informative & ~match).nonzero().flatten()
-        example = None
-        if len(failures):
-            r = int(failures[0])
-            texts = engine.task.decode(torch.stack([pairs.base[r], pairs.source[r]]))
-            got = "".join(TOKEN_CHARS[t] for t in pred[i][r].tolist())
-            want = "".join(TOKEN_CHARS[t] for t in pairs.predicted[r].tolist())
-            example = f"base {texts[0]} source {texts[1]}: predicted {want}, model gave {got}"
-        gain = (target_lp[i][:, reach] - clean_lp[:, reach]).sum(dim=1)[informative]
-        scores.append(
-            Score(
-                key=pairs.key,
-                successes=int((informative & match).sum()),
-                informative=int(informative.sum()),
-                changed=int((informative & changed).sum()),
-                example=example,
-                gain=round(float(gain.mean()), 6) if len(gain) else 0.0,
-                drawn=len(pairs.base),
-                **_where_failing(engine.answer_labels, reach, pred[i] != pairs.predicted, failures, base_classes),
-            )
-        )
-    return scores
+    example = None
+    if len(failures):
+        r = int(failures[0])
+        texts = engine.task.decode(torch.stack([pairs.base[r], pairs.source[r]]))
+        got = "".join(TOKEN_CHARS[t] for t in pred[r].tolist())
+        want = "".join(TOKEN_CHARS[t] for t in pairs.predicted[r].tolist())
+        example = f"base {texts[0]} source {texts[1]}: predicted {want}, model gave {got}"
+    gain = 0.0
+    if lift is not None and informative.any():
+        gain = round(float(lift[:, reach].sum(dim=1)[informative].mean()), 6)
+    return Score(
+        key=pairs.key,
+        successes=int((informative & match).sum()),
+        informative=int(informative.sum()),
+        changed=int((informative & changed).sum()),
+        example=example,
+        gain=gain,
+        drawn=len(pairs.base),
+        **_where_failing(engine.answer_labels, reach, pred != pairs.predicted, failures, base_classes),
+    )
 
 
 def _where_failing(labels, reach: torch.Tensor, wrong: torch.Tensor, failures: torch.Tensor, classes: list[str]) -> dict:

@@ -6,7 +6,9 @@ tests on every variable the node computes (single sites, co-located head sets up
 ``max_heads`` that beat their passing subsets, then ranked neuron sets); keep the
 placements that pass.
 The solver then picks one passing placement per node so that every edge is real
-information flow and no site serves two nodes.
+information flow and no site serves two nodes, and the required edges of its choice must pass
+their path-patching tests (``match.edges``); placement pairs that fail one are struck out and
+the solver runs again.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ import networkx as nx
 
 from circuitspec.engine import Engine, Site
 from circuitspec.match import candidates, causal, neurons
+from circuitspec.match.edges import EdgeResult, EdgeTester
 from circuitspec.match.placement import Placement
 from circuitspec.match.solver import Assignment, solve
 from circuitspec.spec.instance import NodeInstance, site_can_feed
+
+MAX_EDGE_ROUNDS = 6  # solver rounds that strike out placement pairs failing a required edge
+
 
 @dataclass
 class NodeResult:
@@ -42,6 +48,7 @@ class Match:
     assignment: Assignment
     graph: nx.DiGraph
     scope: list[bool]  # per answer token: can some node's variable change it (in the causal model)?
+    edges: dict[tuple[str, str], EdgeResult] = field(default_factory=dict)  # path-patching result of every edge
 
     def sites(self, node_id: str) -> tuple[Site, ...]:
         placement = self.assignment.chosen.get(node_id)
@@ -73,12 +80,41 @@ def match(graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0) -> Match:
 
     options = {nid: r.passing for nid, r in results.items()}
     required = [nid for nid, r in results.items() if r.node.required]
-    assignment = solve(options, [(u, v) for u, v in graph.edges], _feeds, required=required)
+    tester = EdgeTester(graph, engine, facts, seed=seed, known=lambda key, keep, n: pair_cache.get((key, keep, n)))
+    assignment, edge_results = _solve_with_edges(graph, tester, options, required)
     scope = [False] * engine.task.n_answer
     for p in pair_cache.values():
         changes = (p.predicted != p.gold).any(dim=0).tolist()
         scope = [a or b for a, b in zip(scope, changes)]
-    return Match(nodes=results, assignment=assignment, graph=graph, scope=scope)
+    return Match(nodes=results, assignment=assignment, graph=graph, scope=scope, edges=edge_results)
+
+
+def _solve_with_edges(graph: nx.DiGraph, tester: EdgeTester, options, required):
+    """The best assignment whose required edges pass their path-patching tests, and every edge's result.
+
+    Structural feasibility (``_feeds``) is the solver's cheap filter; the edges of each
+    assignment it returns are then path-patched, and a (source, target) placement pair that
+    fails a required edge is struck out before solving again, up to ``MAX_EDGE_ROUNDS`` times.
+    An edge whose endpoint ends up unplaced keeps the result of its last test.
+    """
+    edges = [(u, v) for u, v in graph.edges]
+    needed = [(u, v) for u, v, d in graph.edges(data=True) if d["required"]]
+    banned: set[tuple[Placement, Placement]] = set()
+    last: dict[tuple[str, str], EdgeResult] = {}
+
+    def compatible(src: Placement, dst: Placement) -> bool:
+        return _feeds(src, dst) and (src, dst) not in banned
+
+    for _ in range(MAX_EDGE_ROUNDS):
+        assignment = solve(options, edges, compatible, required=required)
+        tested = tester.test(assignment.chosen, needed)
+        last.update({e: r for e, r in tested.items() if r.tested})
+        failing = [e for e, r in tested.items() if r.status == "failed"]
+        if not failing:
+            break
+        banned.update((assignment.chosen[u], assignment.chosen[v]) for u, v in failing)
+    results = tester.test(assignment.chosen, edges)
+    return assignment, {e: r if r.tested or e not in last else last[e] for e, r in results.items()}
 
 
 def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
