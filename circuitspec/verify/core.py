@@ -7,9 +7,12 @@ hypothesis is expanded for the model's shape, matched, measured and judged:
   interchange test; *unconfirmed* when no placement passed but the best one's
   interval still reaches the threshold (too little evidence either way); *not placed*
   otherwise, with the reason;
-- the hypothesis *holds* when every required node is confirmed and every circuit-level
-  check passes; it *fails* when a required node is not placed or a check's whole
-  interval misses its threshold; otherwise it is *inconclusive*.
+- an edge is *confirmed* when its path-patching test on the chosen sites passes
+  (``match.edges``), *unconfirmed* when the evidence is too thin either way, *failed*
+  otherwise, *untested* when an endpoint is not placed;
+- the hypothesis *holds* when every required node and edge is confirmed and every
+  circuit-level check passes; it *fails* when a required node is not placed, a required
+  edge fails or a check's whole interval misses its threshold; otherwise it is *inconclusive*.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from circuitspec.engine import Engine
 from circuitspec.engine.cache import JsonCache
 from circuitspec.engine.facts import FactsParams, load_or_compute
+from circuitspec.match.edges import EdgeResult
 from circuitspec.match.matcher import Match, NodeResult, match
 from circuitspec.match.placement import MIN_INFORMATIVE, Placement
 from circuitspec.spec import Hypothesis, applies_to, expand, load
@@ -29,6 +33,7 @@ from circuitspec.vocabulary import key_text
 from circuitspec.verify.verdict import (
     PlacementEvidence,
     CircuitMetrics,
+    EdgeVerdict,
     Estimate,
     ModelLayout,
     NodeVerdict,
@@ -113,21 +118,19 @@ def _not_applicable(h: Hypothesis, model, reason: str, seed: int) -> Verdict:
 
 
 def _tests(e: Placement) -> list[VariableTest]:
-    out = []
-    for s in e.scores:
-        acc, changed = s.accuracy, s.changed_share
-        out.append(
-            VariableTest(
-                variable=key_text(s.key),
-                accuracy=_estimate(acc, s.informative),
-                changed=_estimate(changed, s.informative),
-                pairs=s.informative,
-                example=s.example,
-                failing_digits=dict(s.failing_digits),
-                failing_classes=dict(s.failing_classes),
-            )
-        )
-    return out
+    return [_test(s) for s in e.scores]
+
+
+def _test(s) -> VariableTest:
+    return VariableTest(
+        variable=key_text(s.key),
+        accuracy=_estimate(s.accuracy, s.informative),
+        changed=_estimate(s.changed_share, s.informative),
+        pairs=s.informative,
+        example=s.example,
+        failing_digits=dict(s.failing_digits),
+        failing_classes=dict(s.failing_classes),
+    )
 
 
 def _estimate(triple: tuple[float, float, float], n: int) -> Estimate:
@@ -193,6 +196,33 @@ def _where_text(score) -> str:
     return f"; failing pairs wrong at {digits}, in classes {classes}"
 
 
+def _edge_verdict(r: EdgeResult) -> EdgeVerdict:
+    weakest = r.weakest
+    detail = ""
+    if r.tested:
+        detail = f"{'+'.join(map(str, r.sender))} -> {'+'.join(map(str, r.receiver))}"
+        if weakest is not None:
+            acc = weakest.accuracy
+            detail += (
+                f": {key_text(weakest.key)} through the target alone, accuracy {acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}]"
+                f" on {weakest.informative} informative pairs, threshold {r.min_accuracy}"
+            )
+    else:
+        detail = "an endpoint is not placed"
+    return EdgeVerdict(
+        source=r.source,
+        target=r.target,
+        required=r.required,
+        status=r.status,
+        accuracy=_estimate(weakest.accuracy, weakest.informative) if weakest is not None else None,
+        pairs=weakest.informative if weakest is not None else 0,
+        example=next((s.example for s in r.scores if s.example), None),
+        tests=[_test(s) for s in r.scores],
+        frozen=[str(s) for s in r.frozen],
+        detail=detail,
+    )
+
+
 def _check(name: str, estimate: Estimate | None, threshold: float | None) -> tuple[str, str] | None:
     """('fail' | 'unsure', message) when a circuit-level check does not clearly pass."""
     if threshold is None:
@@ -246,23 +276,37 @@ def _judge(h: Hypothesis, model, m: Match, measured: CircuitMetrics, facts, seed
     check_fail = [msg for o in outcomes if o and o[0] == "fail" for msg in [o[1]]]
     check_unsure = [msg for o in outcomes if o and o[0] == "unsure" for msg in [o[1]]]
 
+    edges = [_edge_verdict(m.edges[e]) for e in sorted(m.edges)]
+    needed = [e for e in edges if e.required]
+    # an edge left untested because an endpoint is unplaced is already counted by that node
+    edge_fail = [e for e in needed if e.status == "failed"]
+    edge_unsure = [e for e in needed if e.status == "unconfirmed"]
+
     placed = sum(1 for n in required if n.status == "confirmed")
     parts = [f"{placed}/{len(required)} required nodes confirmed"]
+    if needed:
+        parts.append(f"{sum(e.status == 'confirmed' for e in needed)}/{len(needed)} required edges confirmed")
     if failed:
         parts.append("not placed: " + ", ".join(f"{n.node} ({n.reason})" for n in failed))
     if unsure:
         parts.append("unconfirmed: " + ", ".join(n.node for n in unsure))
+    if edge_fail:
+        parts.append("edges failed: " + ", ".join(f"{e.source}->{e.target}" for e in edge_fail))
+    if edge_unsure:
+        parts.append("edges unconfirmed: " + ", ".join(f"{e.source}->{e.target}" for e in edge_unsure))
     parts += check_fail + check_unsure
     if not m.assignment.exhaustive:
         parts.append("assignment search stopped early (best found so far)")
     disagreement = _ablation_disagreement(checks, measured)
     parts += disagreement
-    status = "fails" if failed or check_fail else "inconclusive" if unsure or check_unsure else "holds"
+    bad, doubt = failed or edge_fail or check_fail, unsure or edge_unsure or check_unsure
+    status = "fails" if bad else "inconclusive" if doubt else "holds"
     return Verdict(
         hypothesis=h.name,
         model=model.name,
         layout=_layout(model),
         edges=sorted((u, v) for u, v in m.graph.edges),
+        edge_results=edges,
         status=status,
         summary="; ".join(parts),
         nodes=nodes,

@@ -15,6 +15,7 @@ from circuitspec.errors import UnknownNodeError, unknown
 NodeStatus = Literal["confirmed", "unconfirmed", "not_placed"]
 HypothesisStatus = Literal["holds", "fails", "inconclusive", "not_applicable"]
 UnplacedReason = Literal["no_candidate", "failed_causal_test", "edge_conflict"]
+EdgeStatus = Literal["confirmed", "unconfirmed", "failed", "untested"]
 
 
 class _Frozen(BaseModel):
@@ -74,6 +75,21 @@ class ResampleMetrics(_Frozen):
 
     faithfulness: Estimate
     completeness: Estimate
+
+
+class EdgeVerdict(_Frozen):
+    """The path-patching test of one edge (``match.edges``) on its nodes' chosen sites."""
+
+    source: str
+    target: str
+    required: bool
+    status: EdgeStatus = Field(description="confirmed / unconfirmed (too little evidence) / failed / untested (an endpoint not placed)")
+    accuracy: Estimate | None = Field(default=None, description="the weakest source variable's share of informative pairs answered as the path-specific prediction says")
+    pairs: int = Field(default=0, description="informative pairs behind the accuracy")
+    example: str | None = Field(default=None, description="one failing pair in the paper's notation, if any")
+    tests: list[VariableTest] = Field(default=[], description="one per variable of the source that can change the target's")
+    frozen: list[str] = Field(default=[], description="other nodes' sites held at their base values (those that can lie between)")
+    detail: str = ""
 
 
 class CircuitMetrics(_Frozen):
@@ -147,6 +163,7 @@ class Verdict(_Frozen):
     model: str
     layout: ModelLayout
     edges: list[tuple[str, str]] = Field(default=[], description="the expanded hypothesis graph's edges")
+    edge_results: list[EdgeVerdict] = Field(default=[], description="every edge's path-patching test, in the order of ``edges``")
     status: HypothesisStatus
     summary: str
     nodes: list[NodeVerdict]
@@ -165,6 +182,12 @@ class Verdict(_Frozen):
             if n.node == node_id:
                 return n
         raise unknown("node", node_id, [n.node for n in self.nodes], UnknownNodeError)
+
+    def edge(self, source: str, target: str) -> EdgeVerdict:
+        for e in self.edge_results:
+            if (e.source, e.target) == (source, target):
+                return e
+        raise unknown("edge", f"{source} -> {target}", [f"{e.source} -> {e.target}" for e in self.edge_results], UnknownNodeError)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
