@@ -5,7 +5,7 @@ re-renders without the spec or the model, so the graph it draws is rebuilt from 
 nodes (as ``NodeInstance``s located where the verdict placed them: the chosen sites, or the
 runner-up's for an unplaced node, or anywhere when there was none) and its edges. Labels add the
 sites in the paper's notation (``P16.L0.H1+H2``) or why the node was not placed; fills are the
-node statuses' colours.
+node statuses' colours, edge strokes the edges' path-patching statuses (``EDGE_STROKE``).
 """
 
 from __future__ import annotations
@@ -77,11 +77,13 @@ def verdict_digraph(verdict: Verdict) -> nx.DiGraph:
     )
     for n in verdict.nodes:
         g.add_node(n.node, instance=_instance(n, verdict))
+    tested = {(e.source, e.target): e for e in verdict.edge_results}
     for a, b in verdict.edges:
         missing = [x for x in (a, b) if x not in g]
         if missing:
             raise ReportError(f"verdict {verdict.hypothesis!r} on {verdict.model!r} has an edge {a} -> {b} to unknown node(s) {missing}")
-        g.add_edge(a, b)
+        e = tested.get((a, b))
+        g.add_edge(a, b, **({"required": e.required, "status": e.status} if e is not None else {}))
     return g
 
 

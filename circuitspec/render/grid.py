@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from circuitspec.render.style import DEFAULT_EDGE_STROKE, EDGE_STROKE
 from circuitspec.render.svg import LINE_HEIGHT, Canvas, text_width
 from circuitspec.spec.instance import NodeInstance
 
@@ -196,6 +197,8 @@ def _edges(c: Canvas, graph: nx.DiGraph, boxes: Mapping[str, Box]) -> None:
             sx, tx = (s.x + s.w, t.x) if s.x < t.x else (s.x, t.x + t.w)
         bend = (ty - sy) / 2 if sy != ty else -20.0
         d = f"M{sx:.1f},{sy:.1f} C{sx:.1f},{sy + bend:.1f} {tx:.1f},{ty - bend:.1f} {tx:.1f},{ty:.1f}"
-        c.group(id=f"edge-{a}-{b}", cls="edge", title=f"{a}->{b}")
-        c.path(d, width=2.2 if data.get("path_patch") else 1.0, dashed=not data.get("required", True), arrow=True)
+        status = data.get("status")
+        c.group(id=f"edge-{a}-{b}", cls="edge", title=f"{a}->{b}" + (f": {status}" if status else ""))
+        stroke = EDGE_STROKE[status] if status else DEFAULT_EDGE_STROKE
+        c.path(d, stroke=stroke, width=1.6 if status else 1.0, dashed=not data.get("required", True), arrow=True)
         c.end()

@@ -19,9 +19,9 @@ import jinja2
 
 from circuitspec.render.gap import repair_text, set_text
 from circuitspec.render.matrix import matrix
-from circuitspec.render.style import STATUS_FILL, VERDICT_FILL, fmt_estimate, site_label
-from circuitspec.render.summary import counts, failing_nodes, node_text, reason_text, worst_text
-from circuitspec.verify.verdict import CircuitMetrics, NodeVerdict, Report, Verdict
+from circuitspec.render.style import EDGE_STROKE, STATUS_FILL, VERDICT_FILL, fmt_estimate, site_label
+from circuitspec.render.summary import counts, edge_counts, edge_text, failing_edges, failing_nodes, node_text, reason_text, worst_text
+from circuitspec.verify.verdict import CircuitMetrics, EdgeVerdict, NodeVerdict, Report, Verdict
 
 TEMPLATE = "index.html.j2"
 
@@ -84,6 +84,18 @@ def _node_row(n: NodeVerdict) -> dict:
     }
 
 
+def _edge_row(e: EdgeVerdict) -> dict:
+    return {
+        "edge": f"{e.source} -> {e.target}",
+        "required": "yes" if e.required else "no",
+        "status": e.status,
+        "stroke": EDGE_STROKE[e.status],
+        "accuracy": f"{fmt_estimate(e.accuracy)} ({e.pairs} pairs)" if e.accuracy is not None else "-",
+        "detail": e.detail,
+        "example": e.example or "-",
+    }
+
+
 def _pair(v: Verdict, files: PairFiles) -> dict:
     links = [(label, path) for label, path in (("graphviz layout", files.graph_dot), ("DOT source", files.graph_source)) if path]
     return {
@@ -94,6 +106,9 @@ def _pair(v: Verdict, files: PairFiles) -> dict:
         "worst": worst_text(v),
         "metrics": _metrics(v),
         "failing": [node_text(n) for n in failing_nodes(v)],
+        "edges": edge_counts(v),
+        "failing_edges": [edge_text(e) for e in failing_edges(v)],
+        "edge_rows": [_edge_row(e) for e in v.edge_results],
         "files": files,
         "graph_links": links,
         "nodes": [_node_row(n) for n in v.nodes],

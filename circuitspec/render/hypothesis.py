@@ -27,6 +27,7 @@ from circuitspec.atomic import atomic_write
 from circuitspec.errors import CircuitSpecError
 from circuitspec.render.files import dot_render, dot_svg
 from circuitspec.render.grid import grid_svg
+from circuitspec.render.style import EDGE_STROKE
 from circuitspec.spec.instance import NodeInstance, span_text
 
 FORMATS = ("svg", "png", "dot")
@@ -118,8 +119,10 @@ def hypothesis_graph(
         attrs = {}
         if not data.get("required", True):
             attrs["style"] = "dashed"
-        if data.get("path_patch"):
-            attrs["penwidth"] = "2.2"
+        if data.get("status"):
+            attrs["color"] = EDGE_STROKE[data["status"]]
+            attrs["tooltip"] = f"{a} -> {b}: {data['status']}"
+            attrs["penwidth"] = "1.6"
         dot.edge(a, b, **attrs)
     return dot
 

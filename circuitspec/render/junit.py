@@ -2,7 +2,7 @@
 
 CI systems then list circuit regressions like failing tests. A verdict that ``fails`` or is
 ``inconclusive`` becomes a ``<failure>`` (type = the status) whose message is the verdict's summary
-and whose text lists every required node that is not confirmed, with its reason and evidence; a
+and whose text lists every required node and edge that is not confirmed, with its reason and evidence; a
 ``not_applicable`` verdict is ``<skipped>``. Nothing time-dependent is written, so identical
 verdicts give identical files.
 """
@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from circuitspec.render.style import fmt_estimate
-from circuitspec.render.summary import counts, failing_nodes, node_text, reason_text, worst_text
+from circuitspec.render.summary import counts, edge_counts, edge_text, failing_edges, failing_nodes, node_text, reason_text, worst_text
 from circuitspec.verify.verdict import Report, Verdict
 
 
@@ -24,6 +24,7 @@ def _case(v: Verdict) -> ET.Element:
     for name, value in [
         ("status", v.status),
         ("nodes_placed", c.text),
+        ("edges_confirmed", edge_counts(v)),
         ("faithfulness", fmt_estimate(v.metrics.faithfulness)),
         ("completeness", fmt_estimate(v.metrics.completeness)),
         ("worst_node", worst_text(v)),
@@ -44,11 +45,15 @@ def _case(v: Verdict) -> ET.Element:
             for t in n.tests + (n.runner_up.tests if n.runner_up else []):
                 if t.example:
                     lines.append(f"    failing pair for {t.variable}: {t.example}")
+        for e in failing_edges(v):
+            lines.append(f"  edge {edge_text(e)}")
+            if e.example:
+                lines.append(f"    failing pair: {e.example}")
         fail.text = "\n".join(lines)
     elif v.status == "not_applicable":
         ET.SubElement(case, "skipped", {"message": v.summary})
     out = ET.SubElement(case, "system-out")
-    out.text = "\n".join(node_text(n) for n in v.nodes)
+    out.text = "\n".join([*(node_text(n) for n in v.nodes), *(f"edge {edge_text(e)}" for e in v.edge_results)])
     return case
 
 

@@ -34,6 +34,15 @@ VERDICT_RICH = {
     "not_applicable": "dim",
 }
 
+# Edge strokes by the edge's path-patching status (a spec drawn without a verdict: the default grey).
+EDGE_STROKE = {
+    "confirmed": "#2e7d32",
+    "unconfirmed": "#e09b12",
+    "failed": "#c62828",
+    "untested": "#9e9e9e",
+}
+DEFAULT_EDGE_STROKE = "#555555"
+
 # Order of badness, used where several nodes share a cell and when picking a worst node.
 STATUS_RANK = {"confirmed": 0, "unconfirmed": 1, "not_placed": 2}
 

@@ -8,6 +8,8 @@ Definitions (shared by the terminal table, JUnit XML and the HTML report):
   (not placed < unconfirmed < confirmed), ties broken by the lowest interchange accuracy of its
   variable tests, then by node id. Optional nodes that were not placed are not problems.
 - *failing nodes*: required nodes that are not confirmed, with the reason in words.
+- *edges*: confirmed required edges / required edges (path-patching tests, ``match.edges``);
+  *failing edges*: required edges that are not confirmed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from circuitspec.render.style import STATUS_RANK, fmt_estimate, site_label
-from circuitspec.verify.verdict import NodeVerdict, Verdict
+from circuitspec.verify.verdict import EdgeVerdict, NodeVerdict, Verdict
 
 _REASON_TEXT = {
     "no_candidate": "no site satisfied its constraints",
@@ -51,6 +53,29 @@ def counts(verdict: Verdict) -> Counts:
         total=len(verdict.nodes),
         placed=sum(n.status != "not_placed" for n in verdict.nodes),
     )
+
+
+def edge_counts(verdict: Verdict) -> str:
+    """``'9/10'``: confirmed required edges / required edges (``-`` without edge tests)."""
+    req = [e for e in verdict.edge_results if e.required]
+    if not verdict.edge_results:
+        return "-"
+    return f"{sum(e.status == 'confirmed' for e in req)}/{len(req)}"
+
+
+def edge_text(edge: EdgeVerdict) -> str:
+    """One line about an edge: ``SA3 -> A3 confirmed, acc 0.98 [0.96, 0.99] on 212 pairs``."""
+    out = f"{edge.source} -> {edge.target} {edge.status}" + ("" if edge.required else " (optional)")
+    if edge.accuracy is not None:
+        out += f", acc {fmt_estimate(edge.accuracy)} on {edge.pairs} pairs"
+    if edge.status != "confirmed" and edge.detail:
+        out += f" ({edge.detail})"
+    return out
+
+
+def failing_edges(verdict: Verdict) -> list[EdgeVerdict]:
+    """Required edges that are not confirmed, in verdict order."""
+    return [e for e in verdict.edge_results if e.required and e.status != "confirmed"]
 
 
 def min_accuracy(node: NodeVerdict) -> float | None:

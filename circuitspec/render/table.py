@@ -8,16 +8,16 @@ from rich.table import Table
 from rich.text import Text
 
 from circuitspec.render.style import VERDICT_RICH, fmt_estimate
-from circuitspec.render.summary import counts, worst_text
+from circuitspec.render.summary import counts, edge_counts, worst_text
 from circuitspec.verify.verdict import Report, Verdict
 
-COLUMNS = ("hypothesis", "model", "verdict", "nodes placed/required", "faithfulness [95% CI]", "worst node")
+COLUMNS = ("hypothesis", "model", "verdict", "nodes placed/required", "edges confirmed/required", "faithfulness [95% CI]", "worst node")
 
 
 def rows(verdicts: Sequence[Verdict]) -> list[tuple[str, ...]]:
     """The table's cells as plain strings (also what tests check)."""
     return [
-        (v.hypothesis, v.model, v.status, counts(v).text, fmt_estimate(v.metrics.faithfulness), worst_text(v))
+        (v.hypothesis, v.model, v.status, counts(v).text, edge_counts(v), fmt_estimate(v.metrics.faithfulness), worst_text(v))
         for v in verdicts
     ]
 
