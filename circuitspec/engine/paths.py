@@ -92,11 +92,6 @@ class _Masks:
         return self.z_layers | self.post_layers
 
 
-def _where(mask: torch.Tensor, value: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``x`` with ``value`` where ``mask`` ([R, P, H] for z, [R, P, M] for post) is set."""
-    return torch.where(mask.unsqueeze(-1) if x.dim() == 4 else mask, value, x)
-
-
 def _layers(w: Weights, resid: torch.Tensor, first: int, last: int, edit, keep: set[int] | None = None, z_first=None):
     """Layers ``first..last`` over ``resid``; ``edit(layer, 'z' | 'post', act)`` may replace an
     activation. Returns the residual stream after ``last`` and, for layers in ``keep``, the
@@ -130,57 +125,84 @@ def _layers(w: Weights, resid: torch.Tensor, first: int, last: int, edit, keep: 
 def path_patch(engine, patches: Sequence[PathPatch]) -> PathOutcomes:
     """Run every patch's two steps (see the module docstring), many patches per pass.
 
-    Rows (patch x question) are cut into chunks that fit the engine's memory budget.
+    Patches that share their question tensors (the edges of one source variable) share the clean
+    runs of the base and source questions, and are tiled along the batch (patch x question) in
+    chunks that fit the engine's memory budget, as ``Engine.run`` tiles interventions.
     """
     patches = list(patches)
     for p in patches:
         _check(engine, p)
         check_sites((*p.sender, *p.receiver, *p.frozen), engine.shape)
-    w, dev = engine.weights, engine.device
     if not patches:
         return PathOutcomes(pred=[], logprobs=[], passes=0)
-    send, freeze, recv = (_Masks(engine.shape, patches, which, dev) for which in ("sender", "frozen", "receiver"))
-    row_patch = torch.cat([torch.full((len(p.base),), i, dtype=torch.long) for i, p in enumerate(patches)]).to(dev)
-    base = torch.cat([p.base for p in patches]).long().to(dev)
-    source = torch.cat([p.source for p in patches]).long().to(dev)
-    n_rows = base.shape[0]
-    chunk = max(1, engine.memory_budget // (2 * engine._row_bytes()))
-    lps, passes = [], 0
-    for r0 in range(0, n_rows, chunk):
-        rows = slice(r0, min(n_rows, r0 + chunk))
-        lps.append(_two_steps(engine, base[rows], source[rows], row_patch[rows], send, freeze, recv))
-        passes += 2
-    lp = torch.cat(lps)
-    sizes = [len(p.base) for p in patches]
-    logprobs = list(lp.split(sizes))
+    w, dev = engine.weights, engine.device
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, p in enumerate(patches):
+        groups.setdefault((id(p.base), id(p.source)), []).append(i)
+    per_chunk = max(1, engine.memory_budget // (4 * engine._row_bytes()))
+    max_rows = max(1, engine.memory_budget // (2 * engine._row_bytes()))
+    parts: list[list[torch.Tensor]] = [[] for _ in patches]
+    passes = 0
+    for members in groups.values():
+        base, source = patches[members[0]].base.long().to(dev), patches[members[0]].source.long().to(dev)
+        top = max(s.layer for i in members for s in patches[i].sender)
+        for b0 in range(0, base.shape[0], per_chunk):
+            b1 = min(base.shape[0], b0 + per_chunk)
+            _, clean = clean_pass(w, base[b0:b1], [], capture=("resid_pre", "z", "post"))
+            embedded = F.embedding(source[b0:b1], w.embed) + w.pos[: source.shape[1]]
+            _, kept = _layers(w, embedded, 0, top, lambda layer, what, act: act, keep=set(range(top + 1)))
+            src = {"z": [kept[l][0] for l in range(top + 1)], "post": [kept[l][1] for l in range(top + 1)]}
+            per_pass = max(1, max_rows // (b1 - b0))
+            for k in range(0, len(members), per_pass):
+                idx = members[k : k + per_pass]
+                chosen = [patches[i] for i in idx]
+                masks = {which: _Masks(engine.shape, chosen, which, dev) for which in ("sender", "frozen", "receiver")}
+                lp = _two_steps(engine, clean, src, masks, len(idx))
+                passes += 2
+                for j, i in enumerate(idx):
+                    parts[i].append(lp[j])
+    logprobs = [torch.cat(x) for x in parts]
     return PathOutcomes(pred=[x.argmax(-1) for x in logprobs], logprobs=logprobs, passes=passes)
 
 
-def _two_steps(engine, base, source, row_patch, send: _Masks, freeze: _Masks, recv: _Masks) -> torch.Tensor:
-    """Log-probs [R, A, V] of step 2 for one chunk of rows."""
+def _tile(t: torch.Tensor, n: int) -> torch.Tensor:
+    return t.repeat(n, *([1] * (t.dim() - 1)))
+
+
+def _set(mask: torch.Tensor, value: torch.Tensor, act: torch.Tensor, n: int) -> torch.Tensor:
+    """``act`` [n * Bc, P, ...] with ``value`` ([1 | n, Bc, P, ...]) where the per-patch ``mask``
+    ([n, P, H] for z, [n, P, M] for post) is set."""
+    shaped = act.view(n, -1, *act.shape[1:])
+    m = mask[:, None, ..., None] if act.dim() == 4 else mask[:, None]
+    return torch.where(m, value, shaped).view(act.shape)
+
+
+def _two_steps(engine, clean: dict, src: dict, masks: dict[str, _Masks], n: int) -> torch.Tensor:
+    """Log-probs [n, Bc, A, V] of step 2 for ``n`` patches over one chunk of Bc questions."""
     w = engine.weights
-    _, clean = clean_pass(w, base, [], capture=("resid_pre", "z", "post"))
-    _, src = clean_pass(w, source, [], capture=("z", "post"))
-    masks = {
-        name: {"z": m.z[row_patch], "post": m.post[row_patch]} for name, m in (("send", send), ("freeze", freeze), ("recv", recv))
-    }
+    send, freeze, recv = masks["sender"], masks["frozen"], masks["receiver"]
 
     def step1(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
-        act = _where(masks["send"][what][:, layer], src[what][layer], act)
-        return _where(masks["freeze"][what][:, layer], clean[what][layer], act)
+        m = send.z if what == "z" else send.post
+        if layer < len(src[what]) and layer in (send.z_layers if what == "z" else send.post_layers):
+            act = _set(m[:, layer], src[what][layer].unsqueeze(0), act, n)
+        if layer in (freeze.z_layers if what == "z" else freeze.post_layers):
+            act = _set((freeze.z if what == "z" else freeze.post)[:, layer], clean[what][layer].unsqueeze(0), act, n)
+        return act
 
-    first = min(send.layers)
-    last = max(recv.layers)
+    first, last = min(send.layers), max(recv.layers)
     if first > last:
         raise EngineError("every receiver site runs before its sender: nothing can flow")
-    _, recorded = _layers(w, clean["resid_pre"][first], first, last, step1, keep=recv.layers)
+    _, recorded = _layers(w, _tile(clean["resid_pre"][first], n), first, last, step1, keep=recv.layers)
 
     def step2(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
-        if layer not in recorded:
+        if layer not in (recv.z_layers if what == "z" else recv.post_layers):
             return act
-        return _where(masks["recv"][what][:, layer], recorded[layer][0 if what == "z" else 1], act)
+        value = recorded[layer][0 if what == "z" else 1]
+        return _set((recv.z if what == "z" else recv.post)[:, layer], value.view(n, -1, *value.shape[1:]), act, n)
 
     start = min(recv.layers)
-    known = None if start in recv.z_layers else clean["z"][start]  # only MLPs set there: its attention is the base run's
-    resid, _ = _layers(w, clean["resid_pre"][start], start, w.shape.n_layers - 1, step2, z_first=known)
-    return final_logprobs(w, resid[:, engine.pred_positions])
+    known = None if start in recv.z_layers else _tile(clean["z"][start], n)  # only MLPs set there: its attention is the base run's
+    resid, _ = _layers(w, _tile(clean["resid_pre"][start], n), start, w.shape.n_layers - 1, step2, z_first=known)
+    lp = final_logprobs(w, resid[:, engine.pred_positions])
+    return lp.view(n, -1, *lp.shape[1:])
