@@ -95,26 +95,35 @@ def _solve_with_edges(graph: nx.DiGraph, tester: EdgeTester, options, required):
     Structural feasibility (``_feeds``) is the solver's cheap filter; the edges of each
     assignment it returns are then path-patched, and a (source, target) placement pair that
     fails a required edge is struck out before solving again, up to ``MAX_EDGE_ROUNDS`` times.
-    An edge whose endpoint ends up unplaced keeps the result of its last test.
+    Striking out never costs a node its place: when the next assignment places fewer nodes
+    (the failing pair had no alternative), the previous one stands with its failed edges, which
+    fail the hypothesis while every node keeps the evidence of its own test (and faithfulness
+    is measured on the circuit the nodes make).
     """
     edges = [(u, v) for u, v in graph.edges]
     needed = [(u, v) for u, v, d in graph.edges(data=True) if d["required"]]
     banned: set[tuple[Placement, Placement]] = set()
-    last: dict[tuple[str, str], EdgeResult] = {}
 
     def compatible(src: Placement, dst: Placement) -> bool:
         return _feeds(src, dst) and (src, dst) not in banned
 
+    previous: Assignment | None = None
     for _ in range(MAX_EDGE_ROUNDS):
         assignment = solve(options, edges, compatible, required=required)
+        if previous is not None and _placed(assignment, required) < _placed(previous, required):
+            assignment = previous
+            break
         tested = tester.test(assignment.chosen, needed)
-        last.update({e: r for e, r in tested.items() if r.tested})
         failing = [e for e, r in tested.items() if r.status == "failed"]
         if not failing:
             break
         banned.update((assignment.chosen[u], assignment.chosen[v]) for u, v in failing)
-    results = tester.test(assignment.chosen, edges)
-    return assignment, {e: r if r.tested or e not in last else last[e] for e, r in results.items()}
+        previous = assignment
+    return assignment, tester.test(assignment.chosen, edges)
+
+
+def _placed(assignment: Assignment, required) -> tuple[int, int]:
+    return sum(n in assignment.chosen for n in required), len(assignment.chosen)
 
 
 def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
