@@ -21,7 +21,7 @@ Rendering
     ``write_report(report, out)``, ``load_report(path)``, ``graph_svg(verdict)``,
     ``node_map_svg(verdict)``
 Testing
-    ``assert_holds``, ``assert_node``, ``assert_faithful`` (``circuitspec.claims``: no pytest needed;
+    ``assert_holds``, ``assert_node``, ``assert_edge``, ``assert_faithful`` (``circuitspec.claims``: no pytest needed;
     the pytest plugin adds fixtures and a marker) and the hypothesis strategies in
     ``circuitspec.strategies``.
 
@@ -79,6 +79,7 @@ _LAZY = {
     "load_report": ("circuitspec.render.report", "load_report"),
     "assert_holds": ("circuitspec.claims", "assert_holds"),
     "assert_node": ("circuitspec.claims", "assert_node"),
+    "assert_edge": ("circuitspec.claims", "assert_edge"),
     "assert_faithful": ("circuitspec.claims", "assert_faithful"),
 }
 _SUBMODULES = (

@@ -32,7 +32,7 @@ from circuitspec.errors import CircuitSpecError, ModelError, SpecError
 if TYPE_CHECKING:  # pragma: no cover
     from circuitspec.models.card import ModelCard
     from circuitspec.spec.schema import Hypothesis
-    from circuitspec.verify.verdict import Estimate, NodeVerdict, Verdict
+    from circuitspec.verify.verdict import EdgeVerdict, Estimate, NodeVerdict, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ def node_message(node: "NodeVerdict") -> list[str]:
 
 def failure_message(verdict: "Verdict", claim: str, report: Path | None, *, nodes: "Iterable[NodeVerdict] | None" = None) -> str:
     """The text of a failed circuit assertion (see the module docstring for what it holds)."""
-    from circuitspec.render.summary import failing_nodes
+    from circuitspec.render.summary import edge_text, failing_edges, failing_nodes
 
     lines = [
         f"circuit claim failed: {claim}",
@@ -389,8 +389,15 @@ def failure_message(verdict: "Verdict", claim: str, report: Path | None, *, node
         lines.append("  failing nodes:")
         for node in shown:
             lines.extend("    " + line for line in node_message(node))
-    elif verdict.status != "holds":
-        lines.append("  no required node failed: the circuit-level checks did")
+    edges = failing_edges(verdict) if nodes is None else []
+    if edges:
+        lines.append("  failing edges (path patching):")
+        for e in edges:
+            lines.append(f"    {edge_text(e)}")
+            if e.example:
+                lines.append(f"      e.g. {e.example}")
+    if not shown and not edges and verdict.status != "holds":
+        lines.append("  no required node or edge failed: the circuit-level checks did")
     m = verdict.metrics
     lines.append("  measured:")
     lines.append(f"    faithfulness {_est(m.faithfulness)}")
@@ -455,6 +462,20 @@ def assert_node(
     elif node.status != "confirmed":
         _fail(verdict, claim, session, nodes=[node])
     return node
+
+
+def assert_edge(spec: Any, model: Any, source: str, target: str, *, seed: int | None = None) -> "EdgeVerdict":
+    """Assert that edge ``source -> target`` is confirmed by path patching (``match.edges``)."""
+    __tracebackhide__ = True
+    session = current_session()
+    verdict = session.verdict(spec, model, seed)
+    edge = verdict.edge(source, target)  # an unknown edge names the ones there are
+    if edge.status != "confirmed":
+        from circuitspec.render.summary import edge_text
+
+        claim = f"edge {source} -> {target} of {verdict.hypothesis} is confirmed in {verdict.model}"
+        _fail(verdict, f"{claim}; it is {edge_text(edge)}", session, nodes=[])
+    return edge
 
 
 def assert_faithful(spec: Any, model: Any, *, at_least: float, seed: int | None = None) -> "Estimate":
