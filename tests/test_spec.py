@@ -261,13 +261,36 @@ def test_edge_must_be_realisable_and_acyclic():
     task: add
     nodes:
       - {id: X, computes: SA(0), site: any, at: predicts A(0)}
-      - {id: Y, computes: SC(0), site: any, at: predicts A(0)}
+      - {id: Y, computes: SA(0), site: any, at: predicts A(0)}
     edges:
       - X -> Y
       - Y -> X
     """
     with pytest.raises(SpecError, match="cycle: (X -> Y -> X|Y -> X -> Y)"):
         expand(loads(textwrap.dedent(cyc), file="c.yaml"), shape)
+
+
+def test_edge_between_variables_the_causal_model_does_not_connect_is_rejected():
+    """SA(n) feeds A(n) only: an edge from it to the carry is an error at its line, with a hint."""
+    shape = make_shape("add", 3, 2, 3)
+    text = """\
+    name: unconnected
+    task: add
+    nodes:
+      - {id: "X{n}", for_each: {n: 1..digits-1}, computes: SA(n), site: head, at: predicts A(n), layers: 0}
+      - {id: "Y{n}", for_each: {n: 1..digits-1}, computes: SV(n), site: mlp, at: predicts A(n), layers: 1}
+    edges:
+      - flow: X{n} -> Y{n}
+        for_each: {n: 1..digits-1}
+    """
+    with pytest.raises(SpecError, match="X1's SA\\(1\\) cannot change Y1's SV\\(1\\) in the task's causal model") as err:
+        expand(loads(textwrap.dedent(text), file="u.yaml"), shape)
+    assert err.value.line == 7
+    assert "ST(1)" in err.value.hint and "remove it" in err.value.hint
+    # connected variables pass: the TriCase feeds the carry, and a node may read a copy of the same variable
+    for source in ("ST(n)", "SV(n)"):
+        ok = textwrap.dedent(text).replace("computes: SA(n)", f"computes: {source}")
+        assert sorted(expand(loads(ok), shape).edges) == [("X1", "Y1"), ("X2", "Y2")]
 
 
 def test_can_feed_follows_the_transformer():
