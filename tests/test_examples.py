@@ -51,4 +51,4 @@ def test_tutorial_runs(tmp_path: Path):
 def test_example_test_file_passes_under_the_plugin(pytester: pytest.Pytester):
     result = pytester.runpytest(str(EXAMPLES / "test_addition_circuit.py"), "-v", *QUIET)
     result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines(["*test_one_layer_addition_algorithm_holds?add_d5_l1_h3_t*K_s372001? PASSED*"])
+    result.stdout.fnmatch_lines(["*test_base_add_reaches_each_digit_through_the_mlp?add_d5_l1_h3_t*K_s372001? PASSED*"])

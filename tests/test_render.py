@@ -330,6 +330,35 @@ def test_verdict_graph_labels_each_node_with_its_sites_and_colours_it_by_status(
     assert parse_variable("SA(3)") == ("SA", 3) and parse_variable("OPR") == ("OPR", None) and parse_variable("ST12") == ("ST", 12)
 
 
+def test_edges_show_their_path_patching_status_in_every_view():
+    from circuitspec.render.graph import verdict_svg
+    from circuitspec.render.html import PairFiles, index_html
+    from circuitspec.render.junit import junit_xml
+    from circuitspec.render.style import EDGE_STROKE
+    from circuitspec.verify.verdict import EdgeVerdict
+
+    v = make_verdict()
+    acc = Estimate(value=0.31, low=0.25, high=0.37, n=200, method="wilson")
+    results = [
+        EdgeVerdict(source=a, target=b, required=True, status="confirmed" if a.startswith("SA") else "failed",
+                    accuracy=acc, pairs=200, example=None if a.startswith("SA") else "base 1+1= source 2+1=: predicted 3, model gave 2")
+        for a, b in v.edges
+    ]
+    v = v.model_copy(update={"edge_results": results})
+    root = ET.fromstring(verdict_svg(v))
+    strokes = {g.get("title") or g.find("svg:title", SVG_NS).text: g.find("svg:path", SVG_NS).get("stroke")
+               for g in root.iter(f"{SVG}g") if g.get("class") == "edge"}
+    assert strokes["SA0->A0: confirmed"] == EDGE_STROKE["confirmed"]
+    assert strokes["ST1->SV1: failed"] == EDGE_STROKE["failed"]
+    failing = [e for e in results if e.status == "failed"]
+    case = ET.fromstring(junit_xml([v])).find(".//testcase")
+    assert f"edge {failing[0].source} -> {failing[0].target} failed" in case.find("failure").text and "model gave 2" in case.find("failure").text
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["edges_confirmed"] == f"{len(results) - len(failing)}/{len(results)}"
+    page = index_html(Report(verdicts=[v], circuitspec_version="t", seed=0), {(v.hypothesis, v.model): PairFiles("g.svg", "n.svg")}, {v.hypothesis: "m.svg"})
+    assert "evidence for every edge" in page and "Required edges not confirmed" in page
+
+
 def test_grid_graph_places_nodes_by_position_across_and_sub_layer_up():
     from circuitspec.render.graph import verdict_svg
     from circuitspec.render.grid import row_label
@@ -421,9 +450,10 @@ def test_table_rows_show_verdict_counts_faithfulness_and_worst_node():
     a, b = make_verdict("m1"), make_verdict("m2", failing=False)
     r = rows([a, b])
     assert r[0][:4] == ("addition", "m1", "fails", "20/21 (1 unconfirmed)")
-    assert r[0][4] == "0.96 [0.95, 0.97]"
-    assert r[0][5] == "SV3: not placed (failed causal test)"
-    assert r[1][2:4] == ("holds", "21/21") and r[1][5].startswith("SC1: confirmed acc 0.91")
+    assert r[0][4] == "-"  # no edge tests in these verdicts
+    assert r[0][5] == "0.96 [0.95, 0.97]"
+    assert r[0][6] == "SV3: not placed (failed causal test)"
+    assert r[1][2:4] == ("holds", "21/21") and r[1][6].startswith("SC1: confirmed acc 0.91")
     console = Console(width=200, record=True)
     console.print(verdict_table([a, b]))
     text = console.export_text()
