@@ -31,7 +31,7 @@ def test_path_answer_changes_only_what_the_receiver_feeds():
 
 def test_dag_covers_every_dependence_of_the_causal_model():
     """Forcing a variable changes only variables the DAG says descend from it."""
-    for op, digits in (("add", 3), ("sub", 3), ("mix", 2)):
+    for op, digits in (("mix", 3),):  # every variable is computed for every row
         task = ArithmeticTask(op, digits)
         tokens = task.generate(400, torch.Generator().manual_seed(5))
         x, y, opr = split(tokens, digits)
@@ -44,7 +44,7 @@ def test_dag_covers_every_dependence_of_the_causal_model():
                 if other == key or other[0] not in forced:
                     continue
                 moved = bool((causal.pick(forced, other) != causal.pick(clean, other)).any())
-                assert not moved or dag.reaches(key, other, digits), (op, key, other)
+                assert not moved or dag.reaches(key, other, op, digits), (op, key, other)
 
 
 def _patches(engine, b, s):

@@ -405,7 +405,7 @@ def _add_link(edge: Edge, binding: dict[str, int], graph: nx.DiGraph, a: str, b:
             hint="the source must run in an earlier sub-layer at the same position, or in an earlier layer at an earlier position",
             **edge.where("flow"),
         )
-    _check_causal(edge, a, b, src, dst, graph.graph["shape"].digits)
+    _check_causal(edge, a, b, src, dst, graph.graph["shape"].op, graph.graph["shape"].digits)
     test = {"min_accuracy": edge.test.min_accuracy, "n_pairs": edge.test.pairs}
     if graph.has_edge(a, b):  # written twice: the stricter test stands
         data = graph.edges[a, b]
@@ -415,11 +415,11 @@ def _add_link(edge: Edge, binding: dict[str, int], graph: nx.DiGraph, a: str, b:
         graph.add_edge(a, b, required=not edge.optional, flow=edge.flow, **test)
 
 
-def _check_causal(edge: Edge, a: str, b: str, src: NodeInstance, dst: NodeInstance, digits: int) -> None:
+def _check_causal(edge: Edge, a: str, b: str, src: NodeInstance, dst: NodeInstance, op: str, digits: int) -> None:
     """A SpecError unless some variable of ``a`` can change some variable of ``b`` in the causal model."""
-    if any(reaches(u, v, digits) for u in src.variables for v in dst.variables):
+    if any(reaches(u, v, op, digits) for u in src.variables for v in dst.variables):
         return
-    ups = sorted({key_text(p) for v in dst.variables for p in ancestors(v, digits) if p[0] != "OPR"})
+    ups = sorted({key_text(p) for v in dst.variables for p in ancestors(v, op, digits) if p[0] != "OPR"})
     raise SpecError(
         f"edge {a} -> {b}: {a}'s {' | '.join(map(key_text, src.variables))} cannot change "
         f"{b}'s {' | '.join(map(key_text, dst.variables))} in the task's causal model",
