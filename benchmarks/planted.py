@@ -12,10 +12,13 @@ then prints:
   that passes every interchange pair; zero-ablation needs more of the top carry's units);
 - unit precision / recall: heads, MLPs and single neurons placed vs planted, pooled;
 - false accepts: wrong hypotheses that hold (per kind);
+- edges: the true edges of the right hypothesis and of one edge variant per circuit
+  (``testing.edges``: through an unnamed carry mover, or a false edge of some kind) confirmed,
+  the false ones rejected (edge recall, false edges accepted);
 - one node left out: the verdict carries a gap report, its first-ranked unit is the left-out
   node's site (a head of it, both heads of it, or its MLP), and its greedy set is exactly
   the node's sites and reaches the threshold;
-- time per circuit (plant + facts + the three verdicts).
+- time per circuit (plant + facts + the four verdicts).
 
     python benchmarks/planted.py --n 200            # the acceptance run
     python benchmarks/planted.py --n 20 --digits 3  # quicker, three-digit circuits only
@@ -31,15 +34,16 @@ import time
 
 
 def circuit(case: tuple) -> dict | None:
-    """Plant one circuit and verify its right, one wrong and one left-out hypothesis (None: refused)."""
+    """Plant one circuit and verify its right, one wrong, one edge-variant and one left-out hypothesis (None: refused)."""
     import torch
 
     from circuitspec.spec import Hypothesis
+    from circuitspec.testing.edges import FALSE_KINDS, edge_hypothesis_yaml, edge_recovery
     from circuitspec.testing.planted import PlantError, is_site_of, left_out_hypothesis, plant
     from circuitspec.testing.recovery import hypothesis_yaml, recovery
     from circuitspec.verify.core import verify_model
 
-    i, params, seed, wrong, threads = case
+    i, params, seed, wrong, variant, threads = case
     torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
@@ -49,9 +53,13 @@ def circuit(case: tuple) -> dict | None:
     left_out = random.Random(f"left-out/{seed}").choice(sorted(planted.truth))
     right_h = Hypothesis.from_yaml(hypothesis_yaml(planted))
     wrong_h = Hypothesis.from_yaml(hypothesis_yaml(planted, wrong))
-    right, bad, lacking = verify_model([right_h, wrong_h, left_out_hypothesis(planted, left_out)], planted.model, seed=0)
+    edge_h = Hypothesis.from_yaml(edge_hypothesis_yaml(planted, variant))
+    right, bad, edged, lacking = verify_model(
+        [right_h, wrong_h, edge_h, left_out_hypothesis(planted, left_out)], planted.model, seed=0
+    )
     seconds = time.perf_counter() - start
     rec = recovery(planted, right)
+    er, ev = edge_recovery(planted, right), edge_recovery(planted, edged, variant)
     top = f"SV{params.digits - 1}"
     others_exact = all(r.status == "confirmed" and r.exact for n, r in rec.nodes.items() if n != top)
     top_r = rec.nodes[top]
@@ -73,6 +81,13 @@ def circuit(case: tuple) -> dict | None:
         "wrong": wrong,
         "wrong_status": bad.status,
         "false_accept": bad.status == "holds",
+        "variant": variant,
+        "variant_status": edged.status,
+        "true_edges": er.true_edges + ev.true_edges,
+        "true_confirmed": er.true_confirmed + ev.true_confirmed,
+        "false_edges": ev.false_edges,
+        "false_accepted": ev.false_accepted,
+        "variant_fails": variant not in FALSE_KINDS or edged.status == "fails",
         "left_out": left_out,
         "left_gap": gap is not None,
         "left_first": bool(first) and all(is_site_of(planted, left_out, s) for s in first),
@@ -96,6 +111,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from circuitspec.testing.edges import EDGE_KINDS, FALSE_KINDS
     from circuitspec.testing.planted import PlantParams
     from circuitspec.testing.recovery import WRONG_KINDS
 
@@ -111,7 +127,8 @@ def main() -> None:
             decoy_heads=rng.randint(0, 5),
             decoy_neurons=rng.randint(0, 3),
         )
-        cases.append((i, params, rng.randrange(10**6), WRONG_KINDS[i % len(WRONG_KINDS)], args.threads))
+        variant = EDGE_KINDS[1 + i % (len(EDGE_KINDS) - 1)]
+        cases.append((i, params, rng.randrange(10**6), WRONG_KINDS[i % len(WRONG_KINDS)], variant, args.threads))
     if args.jobs > 1:
         import multiprocessing
 
@@ -131,6 +148,8 @@ def main() -> None:
             console.print(
                 f"{r['i']:4d} d{p.digits} h{p.n_heads} +{p.extra_layers}L seed {r['seed']}: right {r['right_status']}"
                 f" exact={r['exact']} p={r['precision']:.3f} r={r['recall']:.3f}; {r['wrong']}: {r['wrong_status']};"
+                f" edges {r['true_confirmed']}/{r['true_edges']} true confirmed, {r['false_accepted']}/{r['false_edges']} false accepted"
+                f" ({r['variant']}: {r['variant_status']});"
                 f" without {r['left_out']}: gap first {r['left_top'] or '-'} ({'right' if r['left_first'] else 'WRONG'}); {r['seconds']:.1f}s",
                 highlight=False,
             )
@@ -163,6 +182,19 @@ def main() -> None:
     add("unit precision (mean)", mean_of("precision"))
     add("unit recall (mean)", mean_of("recall"))
     add("false accepts (wrong hypothesis holds)", lambda s: share("false_accept", s))
+    def pooled(num, den):
+        def fn(s):
+            sel = [r for r in rows if s is None or s(r)]
+            return f"{sum(r[num] for r in sel)}/{sum(r[den] for r in sel)}" if sel else "-"
+
+        return fn
+
+    add("edge recall (true edges confirmed)", pooled("true_confirmed", "true_edges"))
+    add("false edges accepted", pooled("false_accepted", "false_edges"))
+    for kind in FALSE_KINDS:
+        add(f"  false edges accepted: {kind}", lambda s, kind=kind: pooled("false_accepted", "false_edges")(
+            lambda r: r["variant"] == kind and (s is None or s(r))))
+    add("false-edge hypotheses that fail", lambda s: share("variant_fails", lambda r: r["variant"] in FALSE_KINDS and (s is None or s(r))))
     add("one node left out: verdict has a gap report", lambda s: share("left_gap", s))
     add("one node left out: its site ranked first", lambda s: share("left_first", s))
     add("one node left out: greedy set = its sites, reaches 0.95", lambda s: share("left_set", s))

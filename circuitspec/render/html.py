@@ -41,7 +41,8 @@ class PairFiles:
 
 
 @lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The package templates' jinja2 environment (autoescaped, strict), shared by every HTML page."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("circuitspec.render", "templates"),
         autoescape=True,
@@ -152,7 +153,7 @@ def index_html(
             "matrix_svg": matrices[h],
             "pairs": [r for r in rows if r["v"].hypothesis == h],
         })
-    return _environment().get_template(TEMPLATE).render(
+    return environment().get_template(TEMPLATE).render(
         version=report.circuitspec_version,
         seed=report.seed,
         verdicts=verdicts,

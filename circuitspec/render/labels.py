@@ -10,14 +10,12 @@ model, ``<model>.labels.json`` and ``<model>.labels.svg`` and one ``index.html``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
-
-import jinja2
 
 from circuitspec.atomic import atomic_write
 from circuitspec.engine.sites import Site
 from circuitspec.match.label import Labels, SiteLabel
+from circuitspec.render.html import environment
 from circuitspec.render.nodemap import Cell, NodeMap, Row, draw_node_map
 from circuitspec.render.style import STATUS_FILL, UNUSED_FILL, USEFUL_FILL
 
@@ -102,16 +100,6 @@ def label_map_svg(labels: Labels) -> bytes:
     return draw_node_map(label_map(labels), legend=LEGEND, tooltip=_tooltip(labels))
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("circuitspec.render", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-
-
 def file_stem(labels: Labels) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in labels.model)
 
@@ -133,7 +121,7 @@ def labels_html(all_labels: Sequence[Labels]) -> str:
             ],
         })
     fills = {"labelled": STATUS_FILL["confirmed"], "unexplained": USEFUL_FILL, "in_set": "#ffffff"}
-    return _environment().get_template(TEMPLATE).render(models=models, fills=fills)
+    return environment().get_template(TEMPLATE).render(models=models, fills=fills)
 
 
 def write_labels(all_labels: Sequence[Labels], out: str | Path) -> list[Path]:
