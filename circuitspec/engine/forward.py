@@ -191,34 +191,43 @@ def clean_pass(
     """The unpatched model. Returns log-probs [B, P, V] at ``pred_positions`` (all positions if
     None) and the captured activations: name -> one tensor per layer ([B, n_ctx, ...];
     ``resid_pre`` has one more entry, the final residual stream). ``track``: build the
-    autograd graph from the embeddings on (for attribution; the weights stay constant)."""
+    autograd graph from the embeddings on (for attribution; the weights stay constant).
+
+    With nothing captured, the last layer runs its queries, attention output and MLP at
+    ``pred_positions`` only (its keys and values at every position): nothing else of it can
+    reach the log-probs. Each row and position is computed by the same operations either
+    way, so the log-probs are the same bits (``tests/test_engine.py`` checks it)."""
     n_ctx = tokens.shape[1]
     s = w.shape
     resid = F.embedding(tokens, w.embed) + w.pos[:n_ctx]
     if track:
         resid.requires_grad_(True)
     cache: dict[str, list[torch.Tensor]] = {name: [] for name in capture}
-    q_pos = torch.arange(n_ctx, device=tokens.device)
+    all_pos = torch.arange(n_ctx, device=tokens.device)
+    answers_only = not capture and bool(pred_positions)
+    at = None  # the positions the current layer computes its outputs at (None: all)
 
     def keep(name: str, value: torch.Tensor) -> None:
         if name in cache:
             cache[name].append(value)
 
-    for lw in w.layers:
+    for i, lw in enumerate(w.layers):
         keep("resid_pre", resid)
+        if answers_only and i == len(w.layers) - 1:
+            at = torch.tensor(pred_positions, dtype=torch.long, device=tokens.device)
         x = _ln(resid, lw.ln1_w, lw.ln1_b, w.eps)
-        q = _heads(F.linear(x, lw.q_w, lw.q_b), s.n_heads)
+        q = _heads(F.linear(x if at is None else x[:, at], lw.q_w, lw.q_b), s.n_heads)
         k = _heads(F.linear(x, lw.k_w, lw.k_b), s.n_heads)
         v = _heads(F.linear(x, lw.v_w, lw.v_b), s.n_heads)
         keep("q", q)
         keep("k", k)
         keep("v", v)
-        z, pattern = attend(q, k, v, q_pos, w.scale)
+        z, pattern = attend(q, k, v, all_pos if at is None else at, w.scale)
         keep("z", z)
         keep("pattern", pattern)
         attn_out = F.linear(z.reshape(*z.shape[:2], -1), lw.o_w, lw.o_b)
         keep("attn_out", attn_out)
-        resid = resid + attn_out
+        resid = (resid if at is None else resid[:, at]) + attn_out
         keep("resid_mid", resid)
         post = w.act_fn(F.linear(_ln(resid, lw.ln2_w, lw.ln2_b, w.eps), lw.in_w, lw.in_b))
         keep("post", post)
@@ -226,7 +235,7 @@ def clean_pass(
         keep("mlp_out", mlp_out)
         resid = resid + mlp_out
     keep("resid_pre", resid)
-    final = resid if pred_positions is None else resid[:, pred_positions]
+    final = resid if pred_positions is None or at is not None else resid[:, pred_positions]
     return final_logprobs(w, final), cache
 
 

@@ -28,6 +28,7 @@ import torch
 
 from circuitspec.engine.forward import LayerPatch, Plan, Weights, clean_pass, make_plan, patched_pass
 from circuitspec.engine.interventions import Intervention
+from circuitspec.engine.recall import CleanPasses
 from circuitspec.engine.sites import Site
 from circuitspec.engine.stats import MeanStats
 from circuitspec.errors import EngineError
@@ -132,6 +133,7 @@ class Engine:
         seed: int = 0,
         reference_size: int = 512,
         memory_budget: int = 128 * 2**20,
+        recall_budget: int = 512 * 2**20,
         name: str | None = None,
     ) -> None:
         bridge = getattr(model, "bridge", model)
@@ -148,6 +150,7 @@ class Engine:
             raise EngineError(f"reference_size must be at least 1, got {reference_size}")
         self.reference_size = int(reference_size)
         self.memory_budget = int(memory_budget)
+        self.recall = CleanPasses(recall_budget)  # clean passes of recent runs' questions and sources
         try:
             self.shape = ModelShape.from_config(bridge.cfg, op=task.op, digits=task.layout.digits)
         except AttributeError as err:
@@ -338,11 +341,12 @@ class Engine:
         for b0 in range(0, n_b, bc):
             b1 = min(n_b, b0 + bc)
             chunk = tokens[b0:b1]
-            clean_lp, cache = clean_pass(self.weights, chunk, self.pred_positions)
+            clean_lp, cache = self.recall.get("base", chunk, lambda: clean_pass(self.weights, chunk, self.pred_positions))
             clean_lp_parts.append(clean_lp)
             src_cache: dict[str, dict[str, list[torch.Tensor]]] = {}
             for key, src in source_tokens.items():
-                _, src_cache[key] = clean_pass(self.weights, src[b0:b1], [], capture=_SOURCE_CAPTURE)
+                rows = src[b0:b1]
+                _, src_cache[key] = self.recall.get("source", rows, lambda: clean_pass(self.weights, rows, [], capture=_SOURCE_CAPTURE))
 
             def store(idx: list[int], lp: torch.Tensor) -> None:
                 lp = lp.view(len(idx), b1 - b0, n_a, -1)
