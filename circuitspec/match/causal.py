@@ -57,7 +57,7 @@ class Pairs:
     source: torch.Tensor  # [B, n_ctx]
     predicted: torch.Tensor  # [B, n_answer]
     gold: torch.Tensor  # [B, n_answer]
-    dropped: int  # rows without a valid source, or that the clean model gets wrong
+    dropped: int  # rows without a valid source, off the variable's classes, or (of those checked) answered wrong
 
 
 @dataclass(frozen=True)
@@ -142,32 +142,70 @@ def _draw(
     ok = cf.valid.clone()
     if ties:  # a tied base may have become a reference question (row kept, so buckets stay aligned)
         ok &= ~engine.reference_overlap(base)
-    both = torch.cat([cf.base, cf.source])
-    correct = engine.clean(both).question_correct.cpu()
-    ok &= correct[: len(base)] & correct[len(base) :]
     if classes != [None]:  # both stay on the variable's branch (MD: D >= D', ND: D < D')
         names = task.class_names
         for side in (cf.base, cf.source):
             ok &= torch.tensor([names[c] in classes for c in task.classes(side).tolist()], dtype=torch.bool)
     # Keep the class balance: take rows round-robin over classes up to n_pairs.
-    idx = ok.nonzero().flatten()
-    order = _round_robin(idx, len(classes), per_class)[:n_pairs]
+    order, wrong = _answered_round_robin(engine, cf.base, cf.source, ok, len(classes), per_class, n_pairs)
     return Pairs(
         key=key,
         base=cf.base[order],
         source=cf.source[order],
         predicted=cf.predicted[order],
         gold=task.answers(cf.base[order]),
-        dropped=int(len(base) - ok.sum()),
+        dropped=int(len(base) - ok.sum()) + wrong,
     )
 
 
-def _round_robin(idx: torch.Tensor, groups: int, size: int) -> torch.Tensor:
-    buckets = [idx[(idx >= g * size) & (idx < (g + 1) * size)] for g in range(groups)]
-    out = []
-    for i in range(max((len(b) for b in buckets), default=0)):
-        out.extend(int(b[i]) for b in buckets if i < len(b))
-    return torch.tensor(out, dtype=torch.long)
+def _answered_round_robin(
+    engine: Engine, base: torch.Tensor, source: torch.Tensor, ok: torch.Tensor, groups: int, size: int, n: int
+) -> tuple[torch.Tensor, int]:
+    """The first ``n`` rows taken round-robin over the groups (group g: rows g * size up to
+    (g + 1) * size, in order) among those that are ``ok`` and that the clean model answers
+    right as base and as source; and how many checked rows it answered wrong.
+
+    The clean model runs only on rows the choice can reach: a prefix of each group, then more
+    where a group runs short. A row's clean answer does not depend on the other rows, so the
+    choice is the one a clean run over every row would give, at about half the cost.
+    """
+    buckets = [(ok[g * size : (g + 1) * size].nonzero().flatten() + g * size).tolist() for g in range(groups)]
+    passed: list[list[int]] = [[] for _ in buckets]
+    checked = [0] * groups
+    wrong = 0
+    first = -(-n // groups)
+    step = {g: first + first // 8 + 1 for g in range(groups)} if n > 0 else {}  # rows to check next, per group
+    while step:
+        batch = {g: buckets[g][checked[g] : checked[g] + k] for g, k in step.items()}
+        rows = [r for b in batch.values() for r in b]
+        if rows:
+            t = torch.tensor(rows, dtype=torch.long)
+            right = engine.clean(torch.cat([base[t], source[t]])).question_correct.cpu()
+            verdicts = iter((right[: len(rows)] & right[len(rows) :]).tolist())
+            for g, b in batch.items():
+                for r in b:
+                    if next(verdicts):
+                        passed[g].append(r)
+                    else:
+                        wrong += 1
+                checked[g] += len(b)
+        step = _undecided(passed, checked, buckets, n)
+    order = [p[i] for i in range(max(map(len, passed), default=0)) for p in passed if i < len(p)][:n]
+    return torch.tensor(order, dtype=torch.long), wrong
+
+
+def _undecided(passed: list[list[int]], checked: list[int], buckets: list[list[int]], n: int) -> dict[int, int]:
+    """Groups whose unchecked rows could still change the first ``n`` rows of the round-robin,
+    with how many of them to check next (empty: the choice is made)."""
+    taken = 0
+    for i in range(max(map(len, buckets), default=0)):
+        short = [g for g, p in enumerate(passed) if len(p) <= i and checked[g] < len(buckets[g])]
+        if short:
+            return {g: 2 * (i + 1 - len(passed[g])) + 1 for g in short}
+        taken += sum(len(p) > i for p in passed)
+        if taken >= n:
+            break
+    return {}
 
 
 def score(
