@@ -178,6 +178,31 @@ def test_chunking_does_not_change_results(model, engine, questions, sources):
     assert torch.allclose(a.logprob, b.logprob, atol=1e-5)
 
 
+def test_answers_only_clean_pass_gives_the_same_bits(engine, questions):
+    """With nothing captured, the last layer runs at the answer-predicting positions only;
+    the log-probs are the bits of the full pass, for any batch size."""
+    for rows in (questions[:1], questions[:7], questions):
+        fast, _ = clean_pass(engine.weights, rows, engine.pred_positions, capture=())
+        full, _ = clean_pass(engine.weights, rows, engine.pred_positions, capture=("z",))
+        assert torch.equal(fast, full)
+
+
+def test_recalled_clean_passes_give_the_same_outcomes(model, questions, sources):
+    """A second run on the same questions and sources reuses their clean passes (a copy of the
+    tokens hits too) and gives the same bits as an engine that recalls nothing."""
+    recalls = Engine(model.bridge, model.task, seed=3, reference_size=256)
+    never = Engine(model.bridge, model.task, seed=3, reference_size=256, recall_budget=0)
+    ivs = _interventions(recalls, "interchange", sources)
+    first = recalls.run(questions, ivs)
+    misses = recalls.recall.misses
+    again = recalls.run(questions.clone(), [Intervention("interchange", iv.sites, source=sources.clone()) for iv in ivs])
+    assert recalls.recall.misses == misses and recalls.recall.hits >= 2
+    plain = never.run(questions, ivs)
+    assert never.recall.hits == 0
+    for out in (again, plain):
+        assert torch.equal(out.pred, first.pred) and torch.equal(out.logprob, first.logprob)
+
+
 # -- sanity checks of the plumbing -------------------------------------------------------
 
 

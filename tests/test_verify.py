@@ -98,3 +98,33 @@ def test_cascade_pairs_take_both_routes(add6_model):
     assert torch.all(task.variable(pairs.base[tied], "SV", 2) != task.variable(pairs.source[tied], "SV", 2))
     direct = draw_pairs(engine, ("SA", 3), n_pairs=64, keep=[], seed=3)  # one route only
     assert len(direct.base) == 64
+
+
+def test_pairs_run_the_clean_model_only_on_rows_they_can_use(add5_1layer_model, monkeypatch):
+    """Pairs are taken round-robin over classes from the rows the clean model answers right; it
+    runs on a prefix of each class's candidates only, and the rows chosen are the ones a clean
+    run over every candidate gives. The 1-layer model gets long carry cascades wrong."""
+    import torch
+
+    from circuitspec.match.causal import _answered_round_robin
+
+    torch.set_num_threads(1)
+    engine = Engine(add5_1layer_model, seed=0)
+    classes, size = ["S3", "S4", "S5"], 60
+    base = torch.cat([engine.questions(size, seed=1, cls=c) for c in classes])
+    source = torch.cat([engine.questions(size, seed=2, cls=c) for c in classes])
+    ok = torch.rand(len(base), generator=torch.Generator().manual_seed(0)) > 0.2
+    keep = ok & engine.clean(base).question_correct & engine.clean(source).question_correct
+    assert (ok & ~keep).any()  # some usable rows are answered wrong: the check matters
+    checked = []
+    clean = engine.clean
+    monkeypatch.setattr(engine, "clean", lambda tokens: checked.append(len(tokens) // 2) or clean(tokens))
+    for n in (1, 20, 500):
+        checked.clear()
+        order, wrong = _answered_round_robin(engine, base, source, ok, len(classes), size, n)
+        buckets = [(keep[g * size : (g + 1) * size].nonzero().flatten() + g * size).tolist() for g in range(len(classes))]
+        assert order.tolist() == [b[i] for i in range(size) for b in buckets if i < len(b)][:n]
+        if n <= 20:
+            assert sum(checked) < int(ok.sum()) and wrong <= sum(checked)
+        else:  # more pairs wanted than there are: every usable row was checked
+            assert sum(checked) == int(ok.sum()) and wrong == int((ok & ~keep).sum())
