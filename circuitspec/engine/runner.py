@@ -7,7 +7,8 @@ per-answer-token ``Outcomes``.
 How it is fast (see ARCHITECTURE.md, "Performance notes"):
 
 - one clean pass per chunk of questions caches the residual stream, keys, values and
-  head outputs; every intervention restarts from there;
+  head outputs; every intervention restarts from there, and a later run on the same
+  questions or sources recalls it (``engine.recall``, ``circuitspec.engine.recall``);
 - interventions are grouped by their ``Plan`` (start layer, positions to recompute):
   an intervention at layer L, position p cannot change earlier layers or positions, so
   only the suffix is recomputed (in layer L only the site positions themselves);
