@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from circuitspec.cli import main
-from circuitspec.models.families import family_failures, predictions
+from circuitspec.models.evaluate import predictions
+from circuitspec.models.families import family_failures
 from circuitspec.models.search import search, shrink, structured_questions
 from circuitspec.strategies import Question, model_answers
 from circuitspec.verify.accuracy import explained_accuracy

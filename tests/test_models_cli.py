@@ -80,6 +80,17 @@ def test_zoo_eval_cli_exit_codes(capsys):
     assert "unknown model" in capsys.readouterr().err
 
 
+def test_zoo_eval_figures_do_not_depend_on_jobs(capsys):
+    """Worker processes (--jobs 2, one torch thread each) answer the same questions as this process does."""
+    args = ["zoo", "eval", "add_d5_l1_h3_t6K_s372001", "--questions", "20000", "--per-class", "100", "--family-size", "500"]
+    printed = []
+    for jobs in ("1", "2"):
+        assert main([*args, "--jobs", jobs]) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1]
+    assert "family cascade" in printed[0] and "20,000 uniform questions" in printed[0]
+
+
 def test_cli_errors_exit_2_and_overwrite_nothing(tmp_path, capsys, zoo_cards):
     card = next(c for c in zoo_cards if c.name == "add_d5_l1_h3_t6K_s372001")
     from circuitspec.models import zoo_dir

@@ -135,8 +135,8 @@ def train_model(
 
         trained = train(card, init=init, checkpoint_dir=out / ".checkpoints", callback=on_step)
         model = trained.model
-        evaluation = bar.add_task("evaluating", total=questions, loss=f"{trained.final_loss:.3g}")
-        results = measure(model, questions, per_class, final_loss=trained.final_loss, progress=lambda d, t: bar.update(evaluation, completed=d))
+        evaluation = bar.add_task("evaluating", total=None, loss=f"{trained.final_loss:.3g}")
+        results = measure(model, questions, per_class, final_loss=trained.final_loss, progress=lambda d, t: bar.update(evaluation, completed=d, total=t))
     model.card = model.card.model_copy(update={"results": results})
     path = save(model, out, overwrite=force)
     console.print(f"saved {path} ({trained.seconds:.0f}s training, {results.eval_seconds:.0f}s evaluation)", highlight=False)
@@ -184,7 +184,10 @@ def eval_model(
     family_size: int = typer.Option(None, "--family-size", help="questions per sampled family (default: the card's, else 20,000)"),
     search_n: int = typer.Option(0, "--search", help="also search this many structured questions for failures and shrink each"),
     folder: Path = typer.Option(None, "--folder", help="look NAME up in this folder instead of the shipped zoo"),
-    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+    jobs: int = typer.Option(
+        None, "--jobs", "-j", help="worker processes answering the questions; default: the usable CPU cores", show_default=False
+    ),
+    threads: int = typer.Option(1, "--threads", help="torch threads per worker process (0: torch's default)"),
     update: bool = typer.Option(False, "--update", help="write the new measurement into the model's card (weights untouched)"),
 ) -> None:
     """Measure a model again and compare with its card (exit 1 when outside the card's interval).
@@ -196,10 +199,13 @@ def eval_model(
 
     from circuitspec.models.evaluate import DEFAULT_SEED, measure
     from circuitspec.models.zoo import load
+    from circuitspec.verify.executors import LocalExecutor
 
+    executor = LocalExecutor(jobs)
     if threads:
         torch.set_num_threads(threads)
     model = load(name, folder=folder)
+    predict = _answers(model, executor, threads)
     old = model.card.results
     if not questions and old is None:
         from circuitspec.errors import ModelError
@@ -207,8 +213,8 @@ def eval_model(
         raise ModelError(f"{model.name} has no measured uniform accuracy to keep", hint="pass --questions N")
     seed = seed if seed is not None else (old.uniform.seed if old else DEFAULT_SEED)
     size = family_size or _card_family_size(old)
-    new = measure(model, questions, per_class, seed, family_size=size if families else 0, search=search_n) if questions else None
-    new = _merge(old, new, model, per_class, size if families else 0, search_n)
+    new = measure(model, questions, per_class, seed, family_size=size if families else 0, search=search_n, predict=predict) if questions else None
+    new = _merge(old, new, model, per_class, size if families else 0, search_n, predict)
     if old is not None and old.final_loss is not None:
         new = new.model_copy(update={"final_loss": old.final_loss})
     shown = model.card.model_copy(update={"results": new})
@@ -230,6 +236,17 @@ def eval_model(
         raise typer.Exit(1)
 
 
+def _answers(model, executor, threads: int):
+    """Who answers the questions: ``executor``'s worker processes (each loads the model once and
+    runs ``threads`` torch threads), or this process with one job. The figures are the same."""
+    from circuitspec.models.evaluate import answer_batch, in_process
+
+    if executor.jobs == 1 or model.path is None:
+        return in_process(model)
+    path = str(model.path)
+    return lambda batches: executor.run(answer_batch, [(path, threads, tokens) for tokens in batches])
+
+
 def _card_family_size(results) -> int:
     from circuitspec.tasks.families import DEFAULT_SIZE
 
@@ -237,7 +254,7 @@ def _card_family_size(results) -> int:
     return sizes.pop() if len(sizes) == 1 else DEFAULT_SIZE
 
 
-def _merge(old, new, model, per_class: int, family_size: int, search_n: int):
+def _merge(old, new, model, per_class: int, family_size: int, search_n: int, predict=None):
     """Results with what was measured now and, for what was skipped (``-n 0``, ``--per-class 0``), the card's."""
     from circuitspec.models.families import family_failures
     from circuitspec.models.search import search
@@ -247,9 +264,9 @@ def _merge(old, new, model, per_class: int, family_size: int, search_n: int):
         if per_class:
             from circuitspec.models.evaluate import class_accuracy
 
-            update["per_class"] = class_accuracy(model, per_class, old.class_seed or 0)
+            update["per_class"] = class_accuracy(model, per_class, old.class_seed or 0, predict=predict)
         if family_size:
-            update["families"] = family_failures(model, family_size)
+            update["families"] = family_failures(model, family_size, predict=predict)
         if search_n:
             update["search"] = search(model, search_n)
         return old.model_copy(update=update)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import torch
 
 from circuitspec.models.card import ClassResult, Interval, Results, UniformResult
-from circuitspec.tasks.families import DEFAULT_SIZE as FAMILY_SIZE
+from circuitspec.tasks.families import DEFAULT_SEED as FAMILY_SEED, DEFAULT_SIZE as FAMILY_SIZE
 
 GEN_BLOCK = 10_000
 # Rows per forward pass. On a CPU, blocks of thousands of rows allocate activations
@@ -118,6 +120,19 @@ def default_chunk(device: torch.device) -> int:
 
 
 @torch.no_grad()
+def predictions(model, tokens: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """Teacher-forced argmax answer tokens [B, n_answer]."""
+    n_answer = model.task.n_answer
+    device = next(model.bridge.parameters()).device
+    chunk = chunk or default_chunk(device)
+    out = [
+        answer_logits(model.bridge, tokens[s : s + chunk].long().to(device), n_answer).argmax(-1).cpu()
+        for s in range(0, len(tokens), chunk)
+    ]
+    return torch.cat(out) if out else torch.zeros(0, n_answer, dtype=torch.long)
+
+
+@torch.no_grad()
 def wrong_answers(bridge, tokens: torch.Tensor, n_answer: int, chunk: int | None = None) -> torch.Tensor:
     """Bool [B, n_answer]: which answer tokens the teacher-forced argmax gets wrong."""
     device = next(bridge.parameters()).device
@@ -135,35 +150,84 @@ def failed(bridge, tokens: torch.Tensor, n_answer: int, chunk: int | None = None
     return wrong_answers(bridge, tokens, n_answer, chunk).any(-1)
 
 
+# --- answering many batches: here or in worker processes -----------------------------------------
+
+Predict = Callable[[Sequence[torch.Tensor]], Iterator[tuple[int, torch.Tensor]]]
+"""Answers of many token batches: yields (index, predicted answer tokens [B, n_answer]) in any order."""
+
+
+def in_process(model, chunk: int | None = None) -> Predict:
+    """A ``Predict`` that answers the batches one by one in this process."""
+
+    def predict(batches: Sequence[torch.Tensor]) -> Iterator[tuple[int, torch.Tensor]]:
+        for i, tokens in enumerate(batches):
+            yield i, predictions(model, tokens, chunk)
+
+    return predict
+
+
+_WORKER_MODELS: dict[str, Any] = {}  # per worker process: models loaded so far, by card path
+
+
+def answer_batch(item: tuple[str, int, torch.Tensor], emit: Any = None) -> torch.Tensor:
+    """Work unit of a parallel ``Predict`` (``circuitspec zoo eval --jobs``): ``(card path, torch
+    threads, tokens)`` -> predicted answer tokens (uint8). The worker loads the model once."""
+    from circuitspec.models.zoo import load
+
+    path, threads, tokens = item
+    if threads:
+        torch.set_num_threads(threads)
+    if path not in _WORKER_MODELS:
+        _WORKER_MODELS[path] = load(path)
+        _WORKER_MODELS[path].bridge.eval()
+    return predictions(_WORKER_MODELS[path], tokens).to(torch.uint8)
+
+
+def compact(tokens: torch.Tensor) -> torch.Tensor:
+    """Tokens as uint8 (arithmetic vocabularies are small): an eighth of the memory while
+    batches wait, and of the bytes sent to worker processes."""
+    return tokens.to(torch.uint8) if tokens.numel() == 0 or int(tokens.max()) < 256 else tokens
+
+
+def answer_all(predict: Predict, batches: Sequence[torch.Tensor], progress: Progress | None = None) -> list[torch.Tensor]:
+    """Predictions of every batch, in batch order; ``progress(rows done, rows in all)`` as batches finish."""
+    out: list[torch.Tensor | None] = [None] * len(batches)
+    total, done = sum(len(b) for b in batches), 0
+    for i, pred in predict(batches):
+        out[i] = pred
+        done += len(batches[i])
+        if progress:
+            progress(done, total)
+    return out  # type: ignore[return-value]
+
+
+def _wrong(tokens: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+    """Bool [B]: some answer token of the prediction differs from the question's gold answer."""
+    return (predicted.long() != tokens[:, -predicted.shape[1] :].long()).any(-1)
+
+
+@contextmanager
+def _evaluating(model):
+    was_training = model.bridge.training
+    model.bridge.eval()
+    try:
+        yield
+    finally:
+        model.bridge.train(was_training)
+
+
 # --- measurements ------------------------------------------------------------------------------
 
 
-def uniform_failures(
-    model,
-    questions: int = DEFAULT_QUESTIONS,
-    seed: int = DEFAULT_SEED,
-    *,
-    task=None,
-    chunk: int | None = None,
-    progress: Progress | None = None,
-) -> UniformResult:
-    """Failures per million on ``questions`` uniform questions from ``task`` (default: the model's)."""
-    task = task if task is not None else model.task
-    was_training = model.bridge.training
-    model.bridge.eval()
+def uniform_blocks(task, questions: int, seed: int) -> list[torch.Tensor]:
+    """The uniform questions of (seed, questions), in ``GEN_BLOCK``-row blocks from one generator."""
     g = torch.Generator().manual_seed(seed)
-    fails, done = 0, 0
-    try:
-        while done < questions:
-            n = min(GEN_BLOCK, questions - done)
-            tokens = task.generate(n, g)
-            fails += int(failed(model.bridge, tokens, task.n_answer, chunk).sum())
-            done += n
-            if progress:
-                progress(done, questions)
-    finally:
-        model.bridge.train(was_training)
-    op = getattr(task, "op", model.card.task.op)
+    return [compact(task.generate(min(GEN_BLOCK, questions - done), g)) for done in range(0, questions, GEN_BLOCK)]
+
+
+def uniform_result(op: str, blocks: Sequence[torch.Tensor], predicted: Sequence[torch.Tensor], seed: int) -> UniformResult:
+    questions = sum(len(b) for b in blocks)
+    fails = sum(int(_wrong(b, p).sum()) for b, p in zip(blocks, predicted))
     return UniformResult(
         op=op,
         questions=questions,
@@ -174,24 +238,49 @@ def uniform_failures(
     )
 
 
-def class_accuracy(model, per_class: int = DEFAULT_PER_CLASS, seed: int = DEFAULT_SEED + 1, *, chunk: int | None = None, progress: Progress | None = None) -> dict[str, ClassResult]:
-    """Accuracy on a class-stratified set of ``per_class`` questions for every class that exists at the model's digit count."""
-    task = model.task
-    names = list(task.available_classes())
-    was_training = model.bridge.training
-    model.bridge.eval()
-    out: dict[str, ClassResult] = {}
-    try:
-        for i, cls in enumerate(names):
-            g = torch.Generator().manual_seed(seed * 1000 + i)
-            tokens = task.generate(per_class, g, cls=cls)
-            fails = int(failed(model.bridge, tokens, task.n_answer, chunk).sum())
-            out[cls] = ClassResult(questions=per_class, failures=fails, accuracy=1 - fails / per_class)
-            if progress:
-                progress(i + 1, len(names))
-    finally:
-        model.bridge.train(was_training)
+def uniform_failures(
+    model,
+    questions: int = DEFAULT_QUESTIONS,
+    seed: int = DEFAULT_SEED,
+    *,
+    task=None,
+    chunk: int | None = None,
+    progress: Progress | None = None,
+    predict: Predict | None = None,
+) -> UniformResult:
+    """Failures per million on ``questions`` uniform questions from ``task`` (default: the model's)."""
+    task = task if task is not None else model.task
+    blocks = uniform_blocks(task, questions, seed)
+    with _evaluating(model):
+        predicted = answer_all(predict or in_process(model, chunk), blocks, progress)
+    return uniform_result(getattr(task, "op", model.card.task.op), blocks, predicted, seed)
+
+
+def class_batches(task, per_class: int, seed: int) -> dict[str, torch.Tensor]:
+    """``per_class`` questions of every class that exists at the task's digit count."""
+    return {
+        cls: compact(task.generate(per_class, torch.Generator().manual_seed(seed * 1000 + i), cls=cls))
+        for i, cls in enumerate(task.available_classes())
+    }
+
+
+def class_results(batches: dict[str, torch.Tensor], predicted: Sequence[torch.Tensor]) -> dict[str, ClassResult]:
+    out = {}
+    for (cls, tokens), pred in zip(batches.items(), predicted):
+        fails = int(_wrong(tokens, pred).sum())
+        out[cls] = ClassResult(questions=len(tokens), failures=fails, accuracy=1 - fails / len(tokens))
     return out
+
+
+def class_accuracy(
+    model, per_class: int = DEFAULT_PER_CLASS, seed: int = DEFAULT_SEED + 1, *, chunk: int | None = None,
+    progress: Progress | None = None, predict: Predict | None = None,
+) -> dict[str, ClassResult]:
+    """Accuracy on a class-stratified set of ``per_class`` questions for every class that exists at the model's digit count."""
+    batches = class_batches(model.task, per_class, seed)
+    with _evaluating(model):
+        predicted = answer_all(predict or in_process(model, chunk), list(batches.values()), progress)
+    return class_results(batches, predicted)
 
 
 def ops_of(op: str) -> list[str]:
@@ -209,41 +298,49 @@ def measure(
     progress: Progress | None = None,
     family_size: int = FAMILY_SIZE,
     search: int = 0,
+    predict: Predict | None = None,
 ) -> Results:
     """The card's results: uniform failures (and, for mixed models, per operation), per-class accuracy,
     the hard-question families at ``family_size`` (0: none) and a ``search`` of that many structured questions.
 
     Mixed models are measured on ``questions / 2`` addition and ``questions / 2``
-    subtraction questions; ``uniform`` is their total.
+    subtraction questions; ``uniform`` is their total. Every batch of questions is drawn
+    first and answered in one ``predict`` call (``in_process`` by default; worker processes
+    for ``zoo eval --jobs``), so the figures do not depend on who answers.
+    ``progress(rows done, rows in all)``.
     """
-    from circuitspec.models.families import family_failures
+    from circuitspec.models.families import family_batches, family_results
     from circuitspec.models.search import search as search_failures
     from circuitspec.models.zoo import make_task
 
     start = time.perf_counter()
-    per_op: dict[str, UniformResult] = {}
     ops = ops_of(model.card.task.op)
+    share = [questions] if len(ops) == 1 else [questions // 2, questions - questions // 2]
+    tasks = [model.task] if len(ops) == 1 else [make_task(op, model.card.task.digits) for op in ops]
+    uniform = [uniform_blocks(t, n, seed + i) for i, (t, n) in enumerate(zip(tasks, share))]
+    classes = class_batches(model.task, per_class, seed + 17) if per_class > 0 else {}
+    fams = family_batches(model, family_size) if family_size else []
+    batches = [b for blocks in uniform for b in blocks] + list(classes.values()) + [t for _, t in fams]
+    with _evaluating(model):
+        answers = iter(answer_all(predict or in_process(model, chunk), batches, progress))
+        per_op = {op: uniform_result(op, blocks, [next(answers) for _ in blocks], seed + i) for i, (op, blocks) in enumerate(zip(ops, uniform))}
+        class_res = class_results(classes, [next(answers) for _ in classes])
+        family_res = family_results(model, fams, [next(answers) for _ in fams], family_size, FAMILY_SEED)
     if len(ops) == 1:
-        uniform = uniform_failures(model, questions, seed, chunk=chunk, progress=progress)
+        result, per_op = per_op[ops[0]], {}
     else:
-        share = [questions // 2, questions - questions // 2]
-        for i, op in enumerate(ops):
-            per_op[op] = uniform_failures(model, share[i], seed + i, task=make_task(op, model.card.task.digits), chunk=chunk)
-            if progress:
-                progress(sum(share[: i + 1]), questions)
         fails = sum(r.failures for r in per_op.values())
-        uniform = UniformResult(
+        result = UniformResult(
             op=model.card.task.op, questions=questions, failures=fails, failures_per_million=fails * 1e6 / questions,
             interval=per_million_interval(fails, questions), seed=seed,
         )
-    classes = class_accuracy(model, per_class, seed + 17, chunk=chunk) if per_class > 0 else {}
     return Results(
         final_loss=final_loss,
-        uniform=uniform,
+        uniform=result,
         per_op=per_op,
-        per_class=classes,
+        per_class=class_res,
         class_seed=seed + 17 if per_class > 0 else None,
-        families=family_failures(model, family_size, chunk=chunk) if family_size else {},
+        families=family_res,
         search=search_failures(model, search) if search else None,
         eval_seconds=round(time.perf_counter() - start, 1),
     )

@@ -8,10 +8,12 @@ and a few failed questions in the paper's notation with the model's answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from circuitspec.models.card import FamilyResult
-from circuitspec.models.evaluate import Progress, answer_logits, default_chunk, per_million_interval
+from circuitspec.models.evaluate import Predict, Progress, answer_all, in_process, per_million_interval
 from circuitspec.tasks.families import DEFAULT_SEED, DEFAULT_SIZE, Family, families
 
 EXAMPLES = 3  # failed questions kept per family
@@ -25,49 +27,51 @@ def family_tokens(task, family: Family) -> torch.Tensor:
     return task.assemble(x, y, opr)
 
 
-@torch.no_grad()
-def predictions(model, tokens: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """Teacher-forced argmax answer tokens [B, n_answer]."""
-    n_answer = model.task.n_answer
-    device = next(model.bridge.parameters()).device
-    chunk = chunk or default_chunk(device)
-    out = [answer_logits(model.bridge, tokens[s : s + chunk].to(device), n_answer).argmax(-1).cpu() for s in range(0, len(tokens), chunk)]
-    return torch.cat(out) if out else torch.zeros(0, n_answer, dtype=torch.long)
-
-
 def answered(model, tokens: torch.Tensor, predicted: torch.Tensor) -> list[str]:
     """``question=gold (model: answer)`` lines in the paper's notation."""
     task = model.task
     return [f"{t} (model: {task.decode(p[None])[0]})" for t, p in zip(task.decode(tokens), predicted)]
 
 
+def family_batches(model, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED) -> list[tuple[Family, torch.Tensor]]:
+    """Every family of the model's task with its token batch."""
+    built = families(model.card.task.op, model.card.task.digits, size=size, seed=seed)
+    return [(family, family_tokens(model.task, family)) for family in built]
+
+
+def family_results(
+    model, batches: Sequence[tuple[Family, torch.Tensor]], predicted: Sequence[torch.Tensor], size: int, seed: int
+) -> dict[str, FamilyResult]:
+    """Questions, failures, interval, failed classes and examples of each family, from its predictions."""
+    task = model.task
+    names = task.class_names
+    out: dict[str, FamilyResult] = {}
+    for (family, tokens), pred in zip(batches, predicted):
+        pred = pred.long()
+        wrong = (pred != tokens[:, -task.n_answer :]).any(-1)
+        bad = tokens[wrong]
+        counts: dict[str, int] = {}
+        for c in task.classes(bad).tolist() if len(bad) else []:
+            counts[names[c]] = counts.get(names[c], 0) + 1
+        fails = int(wrong.sum())
+        out[family.name] = FamilyResult(
+            op=family.op, questions=len(family), failures=fails, interval=per_million_interval(fails, len(family)),
+            exhaustive=family.exhaustive, seed=seed, size=size, failed_classes=dict(sorted(counts.items())),
+            examples=answered(model, bad[:EXAMPLES], pred[wrong][:EXAMPLES]),
+        )
+    return out
+
+
 def family_failures(
-    model, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED, *, chunk: int | None = None, progress: Progress | None = None
+    model, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED, *, chunk: int | None = None,
+    progress: Progress | None = None, predict: Predict | None = None,
 ) -> dict[str, FamilyResult]:
     """Every family of the model's task: questions, failures, interval, failed classes, examples."""
-    task = model.task
+    batches = family_batches(model, size, seed)
     was_training = model.bridge.training
     model.bridge.eval()
-    out: dict[str, FamilyResult] = {}
-    built = families(model.card.task.op, model.card.task.digits, size=size, seed=seed)
     try:
-        for i, family in enumerate(built):
-            tokens = family_tokens(task, family)
-            predicted = predictions(model, tokens, chunk)
-            wrong = (predicted != tokens[:, -task.n_answer :]).any(-1)
-            bad = tokens[wrong]
-            names = task.class_names
-            counts: dict[str, int] = {}
-            for c in task.classes(bad).tolist() if len(bad) else []:
-                counts[names[c]] = counts.get(names[c], 0) + 1
-            fails = int(wrong.sum())
-            out[family.name] = FamilyResult(
-                op=family.op, questions=len(family), failures=fails, interval=per_million_interval(fails, len(family)),
-                exhaustive=family.exhaustive, seed=seed, size=size, failed_classes=dict(sorted(counts.items())),
-                examples=answered(model, bad[:EXAMPLES], predicted[wrong][:EXAMPLES]),
-            )
-            if progress:
-                progress(i + 1, len(built))
+        predicted = answer_all(predict or in_process(model, chunk), [t for _, t in batches], progress)
     finally:
         model.bridge.train(was_training)
-    return out
+    return family_results(model, batches, predicted, size, seed)

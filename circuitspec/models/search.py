@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 
 from circuitspec.models.card import SearchResult
-from circuitspec.models.evaluate import Progress
-from circuitspec.models.families import answered, predictions
+from circuitspec.models.evaluate import Progress, predictions
+from circuitspec.models.families import answered
 from circuitspec.tasks.columns import split
 
 DEFAULT_SEED = 20240302
