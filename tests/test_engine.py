@@ -188,19 +188,27 @@ def test_answers_only_clean_pass_gives_the_same_bits(engine, questions):
 
 
 def test_recalled_clean_passes_give_the_same_outcomes(model, questions, sources):
-    """A second run on the same questions and sources reuses their clean passes (a copy of the
-    tokens hits too) and gives the same bits as an engine that recalls nothing."""
+    """A run reuses the clean passes of questions and sources it has seen, whole (a copy of the
+    tokens hits too) or row by row from the passes of ``clean(recall=...)`` over parts of them,
+    and gives the same bits as an engine that recalls nothing."""
     recalls = Engine(model.bridge, model.task, seed=3, reference_size=256)
     never = Engine(model.bridge, model.task, seed=3, reference_size=256, recall_budget=0)
     ivs = _interventions(recalls, "interchange", sources)
-    first = recalls.run(questions, ivs)
-    misses = recalls.recall.misses
-    again = recalls.run(questions.clone(), [Intervention("interchange", iv.sites, source=sources.clone()) for iv in ivs])
-    assert recalls.recall.misses == misses and recalls.recall.hits >= 2
     plain = never.run(questions, ivs)
     assert never.recall.hits == 0
-    for out in (again, plain):
-        assert torch.equal(out.pred, first.pred) and torch.equal(out.logprob, first.logprob)
+    # the rows of both batches, checked in two parts each and in another order
+    half = len(questions) // 2
+    for part in (slice(half, None), slice(None, half)):
+        assert torch.equal(recalls.clean(questions[part], recall="questions").logprobs, never.clean(questions[part]).logprobs)
+        recalls.clean(sources[part], recall="sources")
+    misses = recalls.recall.misses
+    first = recalls.run(questions, ivs)
+    again = recalls.run(questions.clone(), [Intervention("interchange", iv.sites, source=sources.clone()) for iv in ivs])
+    assert recalls.recall.misses == misses and recalls.recall.hits >= 4
+    for out in (first, again):
+        assert torch.equal(out.pred, plain.pred) and torch.equal(out.logprob, plain.logprob)
+    with pytest.raises(EngineError):
+        recalls.clean(questions, recall="nothing")
 
 
 # -- sanity checks of the plumbing -------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from circuitspec.engine.forward import LayerPatch, Plan, Weights, clean_pass, make_plan, patched_pass
+from circuitspec.engine.forward import CAPTURE_PATCHED, LayerPatch, Plan, Weights, clean_pass, make_plan, patched_pass
 from circuitspec.engine.interventions import Intervention
 from circuitspec.engine.recall import CleanPasses
 from circuitspec.engine.sites import Site
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 ENGINE_VERSION = "1"
 
-_SOURCE_CAPTURE = ("z", "post", "resid_pre")
+# what Engine.run reads of the clean pass over its questions, and over an interchange source
+_RECALLED = {"questions": CAPTURE_PATCHED, "sources": ("z", "post", "resid_pre")}
 
 
 def mix_seed(*parts: Any) -> int:
@@ -262,14 +263,28 @@ class Engine:
         return 4 * s.n_ctx * per_pos
 
     @torch.no_grad()
-    def clean(self, tokens: torch.Tensor) -> CleanOutcomes:
+    def clean(self, tokens: torch.Tensor, *, recall: str | None = None) -> CleanOutcomes:
+        """The clean model on ``tokens``. ``recall="questions"`` or ``"sources"``: run the pass a
+        later ``run`` on these rows needs (as its questions, or as interchange sources) and keep
+        it in ``self.recall``; the outcomes are the same bits either way."""
         tokens = self._check_tokens(tokens)
         gold = self.task.answers(tokens).long().to(self.device)
         chunks = []
-        for start in range(0, tokens.shape[0], self._chunk_size(tokens.shape[0])):
-            lp, _ = clean_pass(self.weights, tokens[start : start + self._chunk_size(tokens.shape[0])], self.pred_positions, capture=())
+        step = self._chunk_size(tokens.shape[0])
+        for start in range(0, tokens.shape[0], step):
+            chunk = tokens[start : start + step]
+            if recall is None:
+                lp, _ = clean_pass(self.weights, chunk, self.pred_positions, capture=())
+            else:
+                lp, _ = self._recalled(recall, chunk)
             chunks.append(lp)
         return self._clean_outcomes(torch.cat(chunks), gold)
+
+    def _recalled(self, kind: str, chunk: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
+        """The clean pass ``run`` reads for a chunk of its questions or of a source, from the recall when kept."""
+        if kind not in _RECALLED:
+            raise EngineError(f"recall must be 'questions' or 'sources', got {kind!r}")
+        return self.recall.get(kind, chunk, lambda: clean_pass(self.weights, chunk, self.pred_positions, capture=_RECALLED[kind]))
 
     def _clean_outcomes(self, lp: torch.Tensor, gold: torch.Tensor) -> CleanOutcomes:
         pred = lp.argmax(-1)
@@ -342,12 +357,9 @@ class Engine:
         for b0 in range(0, n_b, bc):
             b1 = min(n_b, b0 + bc)
             chunk = tokens[b0:b1]
-            clean_lp, cache = self.recall.get("base", chunk, lambda: clean_pass(self.weights, chunk, self.pred_positions))
+            clean_lp, cache = self._recalled("questions", chunk)
             clean_lp_parts.append(clean_lp)
-            src_cache: dict[str, dict[str, list[torch.Tensor]]] = {}
-            for key, src in source_tokens.items():
-                rows = src[b0:b1]
-                _, src_cache[key] = self.recall.get("source", rows, lambda: clean_pass(self.weights, rows, [], capture=_SOURCE_CAPTURE))
+            src_cache = {key: self._recalled("sources", src[b0:b1])[1] for key, src in source_tokens.items()}
 
             def store(idx: list[int], lp: torch.Tensor) -> None:
                 lp = lp.view(len(idx), b1 - b0, n_a, -1)
