@@ -56,10 +56,11 @@ class CleanPasses:
         found = [self._rows.get((kind, r)) for r in rows]
         if rows and all(f is not None for f in found):
             self.hits += 1
-            return self._assemble(found)  # type: ignore[arg-type]
-        self.misses += 1
-        entry = compute()
-        self._keep(kind, batch, rows, entry)
+            entry = self._assemble(found)  # type: ignore[arg-type]
+        else:
+            self.misses += 1
+            entry = compute()
+        self._keep(kind, batch, rows, entry)  # an assembled batch too: the next run asks for it whole
         return entry
 
     def _keep(self, kind: Hashable, batch: Hashable, rows: list[bytes], entry: Pass) -> None:
@@ -94,7 +95,7 @@ class CleanPasses:
             first = pick(next(iter(passes.values())))
             out = first.new_empty((len(found), *first.shape[1:]))
             for eid, (rows, idx) in groups.items():
-                out[torch.tensor(rows)] = pick(passes[eid])[torch.tensor(idx)]
+                out.index_copy_(0, torch.tensor(rows, device=out.device), pick(passes[eid]).index_select(0, torch.tensor(idx, device=out.device)))
             return out
 
         _, cache = next(iter(passes.values()))
