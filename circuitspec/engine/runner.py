@@ -33,6 +33,7 @@ from circuitspec.engine.recall import CleanPasses
 from circuitspec.engine.sites import Site
 from circuitspec.engine.stats import MeanStats
 from circuitspec.errors import EngineError
+from circuitspec.heap import keep_freed_memory
 from circuitspec.vocabulary import ModelShape
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class Engine:
         self.reference_size = int(reference_size)
         self.memory_budget = int(memory_budget)
         self.recall = CleanPasses(recall_budget)  # clean passes of recent runs' questions and sources
+        keep_freed_memory()  # passes reuse freed activation memory instead of faulting in new pages
         try:
             self.shape = ModelShape.from_config(bridge.cfg, op=task.op, digits=task.layout.digits)
         except AttributeError as err:

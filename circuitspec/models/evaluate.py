@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from circuitspec.heap import keep_freed_memory
 from circuitspec.models.card import ClassResult, Interval, Results, UniformResult
 from circuitspec.tasks.families import DEFAULT_SEED as FAMILY_SEED, DEFAULT_SIZE as FAMILY_SIZE
 
@@ -122,6 +123,7 @@ def default_chunk(device: torch.device) -> int:
 @torch.no_grad()
 def predictions(model, tokens: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """Teacher-forced argmax answer tokens [B, n_answer]."""
+    keep_freed_memory()
     n_answer = model.task.n_answer
     device = next(model.bridge.parameters()).device
     chunk = chunk or default_chunk(device)
