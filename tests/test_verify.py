@@ -118,7 +118,10 @@ def test_pairs_run_the_clean_model_only_on_rows_they_can_use(add5_1layer_model, 
     assert (ok & ~keep).any()  # some usable rows are answered wrong: the check matters
     checked = []
     clean = engine.clean
-    monkeypatch.setattr(engine, "clean", lambda tokens: checked.append(len(tokens) // 2) or clean(tokens))
+    # each checked pair runs its base rows as questions (and its sources as sources): count the bases
+    monkeypatch.setattr(
+        engine, "clean", lambda tokens, **kw: (checked.append(len(tokens)) if kw.get("recall") == "questions" else None) or clean(tokens, **kw)
+    )
     for n in (1, 20, 500):
         checked.clear()
         order, wrong = _answered_round_robin(engine, base, source, ok, len(classes), size, n)
