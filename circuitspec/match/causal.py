@@ -59,6 +59,17 @@ class Pairs:
     gold: torch.Tensor  # [B, n_answer]
     dropped: int  # rows without a valid source, off the variable's classes, or (of those checked) answered wrong
 
+    def joined(self, other: "Pairs") -> "Pairs":
+        """These pairs followed by ``other``'s (the same variable drawn by two routes)."""
+        return Pairs(
+            key=self.key,
+            base=torch.cat([self.base, other.base]),
+            source=torch.cat([self.source, other.source]),
+            predicted=torch.cat([self.predicted, other.predicted]),
+            gold=torch.cat([self.gold, other.gold]),
+            dropped=self.dropped + other.dropped,
+        )
+
 
 @dataclass(frozen=True)
 class Score:
@@ -103,14 +114,7 @@ def draw_pairs(
         return _draw(engine, key, n_pairs, keep, seed, classes)
     through = _draw(engine, key, n_pairs // 2, [*keep, gate], seed + 1, classes, ties=(key[1],))
     direct = _draw(engine, key, n_pairs - len(through.base), keep, seed, classes)
-    return Pairs(
-        key=key,
-        base=torch.cat([direct.base, through.base]),
-        source=torch.cat([direct.source, through.source]),
-        predicted=torch.cat([direct.predicted, through.predicted]),
-        gold=torch.cat([direct.gold, through.gold]),
-        dropped=direct.dropped + through.dropped,
-    )
+    return direct.joined(through)
 
 
 def classes_claimed(engine: Engine, key: VarKey, explains: Sequence[str] = ()) -> list:

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from circuitspec.engine import Engine, Site
 from circuitspec.engine.facts import Facts
 from circuitspec.match import candidates, causal, neurons
-from circuitspec.match.placement import MIN_INFORMATIVE, Placement
+from circuitspec.match.placement import Placement
 from circuitspec.tasks import dag
 from circuitspec.vocabulary import VarKey, key_text
 
@@ -199,14 +199,7 @@ def _pairs(engine: Engine, key: VarKey, params: LabelParams) -> causal.Pairs:
         return causal.draw_pairs(engine, key, n_pairs=params.pairs, keep=(), seed=_seed(params.seed, key))
     route = causal.draw_pairs(engine, key, n_pairs=params.pairs // 2, keep=roots, seed=_seed(params.seed, key, roots))
     direct = causal.draw_pairs(engine, key, n_pairs=params.pairs - len(route.base), keep=(), seed=_seed(params.seed, key))
-    return causal.Pairs(
-        key=key,
-        base=torch.cat([direct.base, route.base]),
-        source=torch.cat([direct.source, route.source]),
-        predicted=torch.cat([direct.predicted, route.predicted]),
-        gold=torch.cat([direct.gold, route.gold]),
-        dropped=direct.dropped + route.dropped,
-    )
+    return direct.joined(route)
 
 
 class _Relations:
@@ -352,7 +345,7 @@ def _closest(scores: dict[VarKey, causal.Score]) -> causal.Score | None:
 
 
 def _record(run: _Run, sites: tuple[Site, ...], scores: dict[VarKey, causal.Score]) -> SiteLabel:
-    task, lay = run.engine.task, run.engine.layout
+    lay = run.engine.layout
     labels, implied = choose(scores, run)
     first = sites[0]
     kind = "heads" if len(sites) > 1 else first.kind
