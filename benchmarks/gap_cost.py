@@ -5,7 +5,7 @@
 Verifies the hypothesis on the model three times on one thread, facts cached by the first run:
 with the gap report (as ``verify`` runs it), without it (``verify.gap.falls_short`` answering
 no), and with it again; prints the CPU seconds of each, the ratio (with / without: the job may
-not get more than 1.5x slower), and the gap report's greedy set. The resample-ablation metrics
+not get more than 1.5x slower), and the gap report's smallest set. The resample-ablation metrics
 (two interventions) are in both.
 """
 

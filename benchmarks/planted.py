@@ -16,7 +16,7 @@ then prints:
   (``testing.edges``: through an unnamed carry mover, or a false edge of some kind) confirmed,
   the false ones rejected (edge recall, false edges accepted);
 - one node left out: the verdict carries a gap report, its first-ranked unit is the left-out
-  node's site (a head of it, both heads of it, or its MLP), and its greedy set is exactly
+  node's site (a head of it, both heads of it, or its MLP), and its smallest set is exactly
   the node's sites and reaches the threshold;
 - time per circuit (plant + facts + the four verdicts).
 
@@ -197,7 +197,7 @@ def main() -> None:
     add("false-edge hypotheses that fail", lambda s: share("variant_fails", lambda r: r["variant"] in FALSE_KINDS and (s is None or s(r))))
     add("one node left out: verdict has a gap report", lambda s: share("left_gap", s))
     add("one node left out: its site ranked first", lambda s: share("left_first", s))
-    add("one node left out: greedy set = its sites, reaches 0.95", lambda s: share("left_set", s))
+    add("one node left out: smallest set = its sites, reaches 0.95", lambda s: share("left_set", s))
     for kind in WRONG_KINDS:
         add(f"  false accepts: {kind}", lambda s, kind=kind: share("false_accept", lambda r: r["wrong"] == kind and (s is None or s(r))))
 

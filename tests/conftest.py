@@ -10,6 +10,14 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_configure(config):
+    """One torch thread per process: the suite uses the cores with xdist worker processes
+    (pyproject's addopts), and two threads per worker on a busy 2-core machine run several times slower."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def zoo_model():
     from circuitspec.models import load

@@ -60,7 +60,7 @@ def test_a_short_faithfulness_gets_a_gap_report_naming_the_look_ahead_head(verdi
     assert restores == sorted(restores, reverse=True)
 
 
-def test_the_greedy_set_reaches_the_threshold_as_the_engine_measures_it(verdict, model):
+def test_the_smallest_set_reaches_the_threshold_as_the_engine_measures_it(verdict, model):
     gap = verdict.gap
     assert gap.reached and gap.smallest_set
     steps = [r.faithfulness for r in gap.smallest_set]
@@ -79,7 +79,7 @@ def test_terminal_lines_show_the_top_three_and_the_set(verdict):
     assert lines[0].startswith(f"gap addition_1layer on {MODEL} (faithfulness 0.67")
     assert lines[1].startswith("  1. P14.L0.H0: +") and "repairs A3" in lines[1]
     assert [line[:5] for line in lines[1:4]] == ["  1. ", "  2. ", "  3. "]
-    assert "greedy set of" in lines[-1] and "reaches faithfulness" in lines[-1]
+    assert "smallest set of" in lines[-1] and "reaches faithfulness" in lines[-1]
 
 
 def test_resample_metrics_use_other_questions_of_the_same_class(model, verdict):

@@ -1,7 +1,7 @@
 """The gap report against ground truth: a planted hypothesis with one node left out.
 
 The other nodes' circuit is exactly faithful (``testing.planted.left_out_hypothesis``), so the only
-thing missing is the left-out node: the gap report must rank its site first, and its greedy set must
+thing missing is the left-out node: the gap report must rank its site first, and its smallest set must
 be that node's sites and reach the threshold. A sample of ``benchmarks/planted.py``'s 200 circuits:
 one head node, one two-head node (neither head restores anything alone), one MLP node, 2 and 3 digits.
 """

@@ -12,7 +12,7 @@ def table_console() -> Console:
 
 
 def print_gaps(console: Console, verdicts) -> None:
-    """Under the verdict table: each failing verdict's gap report (top sites, greedy set), then the
+    """Under the verdict table: each failing verdict's gap report (top sites, smallest set), then the
     checks that mean and resample ablation judge differently."""
     from circuitspec.render.gap import ablation_lines, gap_lines
 

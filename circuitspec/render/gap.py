@@ -1,8 +1,8 @@
 """The gap report in words: what a failing verdict is missing (``verify.gap``), for the terminal and the HTML page.
 
 - ``gap_lines(verdict, top)``: the ``top`` sites of the ranking, each with what it repairs, then
-  the greedy set that reaches the faithfulness threshold (or how far it got);
-- ``outlined_sites(verdict)``: the sites the node map and graph outline (the greedy set, else the
+  the smallest set that reaches the faithfulness threshold (or how far it got);
+- ``outlined_sites(verdict)``: the sites the node map and graph outline (the smallest set, else the
   top of the ranking);
 - ``ablation_lines(verdicts)``: verdicts whose checks come out differently under resample ablation.
 """
@@ -30,7 +30,7 @@ def repair_text(r: SiteRepair, *, most: int = 4) -> str:
 
 
 def set_text(verdict: Verdict) -> str:
-    """One line on the greedy set: its size, its sites and the faithfulness it reaches."""
+    """One line on the smallest set: its size, its sites and the faithfulness it reaches."""
     gap = verdict.gap
     if gap is None or gap.threshold is None:
         return ""
@@ -40,7 +40,7 @@ def set_text(verdict: Verdict) -> str:
     final = gap.smallest_set[-1].faithfulness
     verb = "reaches" if gap.reached else "gets only to"
     n = len({s for r in gap.smallest_set for s in r.sites})
-    return f"greedy set of {n} site(s) {verb} faithfulness {final:.2f} (threshold {gap.threshold}): {sites}"
+    return f"smallest set of {n} site(s) {verb} faithfulness {final:.2f} (threshold {gap.threshold}): {sites}"
 
 
 def gap_lines(verdict: Verdict, top: int = TOP) -> list[str]:
@@ -59,7 +59,7 @@ def gap_lines(verdict: Verdict, top: int = TOP) -> list[str]:
 
 
 def outlined_sites(verdict: Verdict, top: int = TOP) -> list[str]:
-    """Sites to outline on the node map: the greedy set when there is one, else the ranking's top."""
+    """Sites to outline on the node map: the smallest set when there is one, else the ranking's top."""
     gap = verdict.gap
     if gap is None:
         return []

@@ -118,7 +118,7 @@ def _pair(v: Verdict, files: PairFiles) -> dict:
 
 
 def _gap(v: Verdict) -> dict | None:
-    """The gap report as the page shows it: the whole ranking, the greedy set step by step."""
+    """The gap report as the page shows it: the whole ranking, the smallest set step by step."""
     if v.gap is None:
         return None
     return {

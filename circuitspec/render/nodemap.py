@@ -9,7 +9,7 @@ RESID row for a layer only if the verdict uses a residual-stream site there). Ea
 - ``useful``: a useful site (ablating it breaks some question) that no node was assigned to;
 - ``unused``: neither, drawn grey.
 
-A cell holding a site of the verdict's gap report (``render.gap.outlined_sites``: the greedy set
+A cell holding a site of the verdict's gap report (``render.gap.outlined_sites``: the smallest set
 that restores faithfulness, else the top of the ranking) is outlined, whatever its kind.
 
 ``node_map(verdict)`` returns the map as data (what tests check); ``node_map_svg`` draws it as an

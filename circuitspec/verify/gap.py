@@ -4,16 +4,21 @@ Faithfulness mean-ablates every site outside the circuit. The gap report asks, o
 site outside it (facts: ablating it alone breaks some question; an MLP that holds some circuit
 neurons contributes its other neurons) and of each pair of such heads at one layer and position,
 how much faithfulness comes back when that unit is left un-ablated, and which answer digits and
-question classes it repairs. Then it selects a small set of units that brings faithfulness to the
-hypothesis's threshold by greedy forward selection: each step keeps the unit that raises
-faithfulness most (ties: the most answer tokens restored, then ranking order) and stops at the
-threshold, or when nothing helps; sites at useful positions that are not useful alone (one of two
-redundant copies) join the search once the useful ones stop helping. Greedy is not guaranteed to
-find the smallest set; it is what the report calls ``smallest_set``.
+question classes it repairs. Then it selects a small set of sites that brings faithfulness to the hypothesis's threshold. A
+hypothesis at faithfulness 0 on a 3-layer model misses dozens of sites, and greedy forward
+selection (each step measuring every remaining site with the ones kept so far) then costs
+hundreds of ablations per step. The set is found by necessity instead: with every useful site
+kept, each is ablated again alone (one measurement per site), the sites are ordered by how much
+faithfulness drops without them, and the set is the shortest prefix of that order that reaches
+the threshold (sites at useful positions that are not useful alone, one of two redundant copies,
+join the order when the useful ones cannot reach it). Its steps are the prefixes, measured; a
+site whose addition restores nothing by itself shares a step with the next one (they are needed
+together), so every step raises faithfulness. Like greedy, this is not guaranteed to find the
+smallest set; it is what the report calls ``smallest_set``.
 
 Every figure is measured on the metric questions of ``verify.metrics`` (same seed, same scope),
-many units per batched ``Engine.run``; the search itself runs on a third of them (see
-``_smallest_set``) and each step is then measured on all.
+many units per batched ``Engine.run``; the order and the prefix are searched on a third of them
+(see ``_smallest_set``), and each step is then measured on all.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from circuitspec.verify.verdict import CircuitMetrics, GapReport, SiteRepair
 Unit = tuple[Site, ...]  # a site, or co-located heads kept together
 
 METHOD = (
-    "greedy forward selection: each step keeps the unit (a site, or two co-located heads) that raises faithfulness "
-    "most (ties: answer tokens restored), searched on a third of the questions and measured on all"
+    "necessity order: with every useful site kept, each is ablated again alone; the set is the shortest prefix of "
+    "sites, most needed first, that reaches the threshold (searched on a third of the questions, measured on all); "
+    "a site that restores nothing by itself shares a step with the next"
 )
 
 
@@ -106,7 +112,7 @@ def _share(x: torch.Tensor) -> float:
 
 
 def _key(right: torch.Tensor) -> tuple[int, int]:
-    """What the ranking and each greedy step maximise: questions fully right, then tokens right."""
+    """What the ranking and the set's steps maximise: questions fully right, then tokens right."""
     return int(right.all(dim=1).sum()), int(right.sum())
 
 
@@ -129,7 +135,7 @@ def measure_gap(
 
     ``threshold``: min_faithfulness (no set is searched without one); ``completeness``: also
     measure each ranked unit's completeness gain (asked when completeness falls short);
-    ``useful_positions``: where the greedy set may also take sites that are not useful alone
+    ``useful_positions``: where the set may also take sites that are not useful alone
     (default: the positions of the useful sites).
     """
     state = _State(engine, questions, scope)
@@ -159,7 +165,7 @@ def measure_gap(
     others = [(s,) for s in outside if s not in listed and s.position in positions]
     steps = []
     if threshold is not None and base_faith < threshold:
-        steps = _smallest_set(engine, questions, state, outside, pool, others, base, alone, threshold)
+        steps = _smallest_set(engine, questions, state, outside, pool, others, base, threshold)
     final = steps[-1].faithfulness if steps else base_faith
     return GapReport(
         threshold=threshold,
@@ -172,90 +178,57 @@ def measure_gap(
     )
 
 
-SEARCH_STRIDE = 3  # the greedy search runs on every third clean-correct question; figures use all
+SEARCH_STRIDE = 3  # the order and the prefix are searched on every third clean-correct question; figures use all
+PREFIX_CHUNK = 16  # prefixes measured per engine run
 
 
-def _smallest_set(engine, questions, state, outside, pool, others, base, alone, threshold) -> list[SiteRepair]:
-    """Greedy set (see ``_Greedy``), searched on a stratified third of the questions, then measured
-    on all of them, step by step; if all of them fall short, the search goes on there."""
+def _smallest_set(engine, questions, state, outside, pool, others, base, threshold) -> list[SiteRepair]:
+    """The set's steps (see the module docstring): order and prefix on a stratified third of the
+    questions; then the prefixes measured on all of them, going further along the order where
+    the prefix falls short there."""
     rows = torch.arange(0, state.n, SEARCH_STRIDE)
     sub_questions = questions[state.ok.to(questions.device)][rows.to(questions.device)]
-    sub = _Greedy(engine, sub_questions, _State(engine, sub_questions, state.scope), outside, base[rows])
-    sub.run(pool, alone[:, rows], others, threshold)
-    full = _Greedy(engine, questions, state, outside, base)
+    order, k = _necessity_order(engine, sub_questions, _State(engine, sub_questions, state.scope), outside, pool, others, threshold)
+    measured: list[torch.Tensor] = []
+    while k > len(measured):
+        sizes = range(len(measured) + 1, k + 1)
+        measured += list(state.right(engine.run(questions, [_without(outside, set(order[:n])) for n in sizes]).correct))
+        if _share(measured[-1].all(dim=1)) < threshold and k < len(order):
+            k = min(k + PREFIX_CHUNK, len(order))
+        else:
+            k = next((n for n in range(1, len(measured) + 1) if _share(measured[n - 1].all(dim=1)) >= threshold), len(measured))
+    return _steps(state, base, order[:k], measured[:k])
+
+
+def _necessity_order(engine, questions, state, outside, pool, others, threshold) -> tuple[list[Site], int]:
+    """Sites most needed first, and how many of them reach ``threshold`` on ``questions`` (all of
+    them when even the whole order falls short)."""
+    useful = [u[0] for u in pool if len(u) == 1]
+    order: list[Site] = []
+    for group in [useful] + ([useful + [u[0] for u in others]] if others else []):
+        kept = set(group)
+        right = state.right(engine.run(questions, [_without(outside, kept)] + [_without(outside, kept - {s}) for s in group]).correct)
+        full = _key(right[0])
+        drop = [(full[0] - q, full[1] - t) for q, t in map(_key, right[1:])]
+        order = [group[i] for i in sorted(range(len(group)), key=lambda i: (-drop[i][0], -drop[i][1], i))]
+        if _share(right[0].all(dim=1)) < threshold:
+            continue
+        for start in range(0, len(order), PREFIX_CHUNK):
+            sizes = range(start + 1, min(start + PREFIX_CHUNK, len(order)) + 1)
+            for k, r in zip(sizes, state.right(engine.run(questions, [_without(outside, set(order[:n])) for n in sizes]).correct)):
+                if _share(r.all(dim=1)) >= threshold:
+                    return order, k
+    return order, len(order)
+
+
+def _steps(state: _State, base: torch.Tensor, sites: list[Site], measured: list[torch.Tensor]) -> list[SiteRepair]:
+    """One step per prefix that raises faithfulness (questions fully right, then tokens right) over
+    ``base`` (nothing kept); sites that do not are carried into the next step."""
     steps: list[SiteRepair] = []
-    if sub.kept:
-        kept: set[Site] = set()
-        ivs = []
-        for unit in sub.kept:
-            kept |= set(unit)
-            ivs.append(_without(outside, kept))
-        for unit, right in zip(sub.kept, state.right(engine.run(questions, ivs).correct)):
-            steps.append(full.keep(unit, right))
-            if steps[-1].faithfulness >= threshold:
-                return steps
-    return steps + full.run(pool, None, others, threshold)
-
-
-class _Greedy:
-    """Lazy greedy forward selection over the candidate units (see the module docstring).
-
-    A step should measure every remaining unit with the sites kept so far; to stay cheap it
-    takes each unit's gain when last measured as its estimate, re-measures the best ``BATCH``
-    by that estimate, and keeps the best fresh one once its gain is at least every stale estimate
-    (exact when gains only shrink as sites are added; with interactions, a heuristic). Sites that
-    are not useful alone start with no gain: they are measured when no fresh unit restores
-    anything, and then every remaining unit is measured before the search gives up.
-    """
-
-    BATCH = 4
-
-    def __init__(self, engine: Engine, questions: torch.Tensor, state: _State, outside: list[Site], base: torch.Tensor) -> None:
-        self.engine, self.questions, self.state, self.outside = engine, questions, state, outside
-        self.current = base
-        self.kept: list[Unit] = []
-        self.sites: set[Site] = set()
-
-    def measure(self, units: Sequence[Unit]) -> torch.Tensor:
-        ivs = [_without(self.outside, self.sites | set(u)) for u in units]
-        return self.state.right(self.engine.run(self.questions, ivs).correct)
-
-    def gain(self, right: torch.Tensor) -> tuple[int, int]:
-        (q, t), (q0, t0) = _key(right), _key(self.current)
-        return q - q0, t - t0
-
-    def keep(self, unit: Unit, right: torch.Tensor) -> SiteRepair:
-        """Keep ``unit`` (measured as ``right`` with the sites kept so far); its step of the set."""
-        step = self.state.repair(unit, self.current, right, _share(self.current.all(dim=1)))
-        self.kept.append(unit)
-        self.sites |= set(unit)
-        self.current = right
-        return step
-
-    def run(self, pool: list[Unit], alone: torch.Tensor | None, others: list[Unit], threshold: float) -> list[SiteRepair]:
-        """Steps until faithfulness reaches ``threshold``; ``alone``: ``pool`` measured in this context."""
-        order = {u: i for i, u in enumerate([*pool, *others])}
-        fresh = {} if alone is None else {u: alone[i] for i, u in enumerate(pool)}
-        estimate = {u: self.gain(r) for u, r in fresh.items()} | {u: (0, 0) for u in order if u not in fresh}
-        steps: list[SiteRepair] = []
-        while _share(self.current.all(dim=1)) < threshold:
-            remaining = [u for u in order if not set(u) <= self.sites]
-            best = self._step(remaining, fresh, estimate, order) if remaining else None
-            if best is None:
-                break
-            steps.append(self.keep(*best))
-            fresh = {}
-        return steps
-
-    def _step(self, remaining, fresh, estimate, order) -> tuple[Unit, torch.Tensor] | None:
-        """The next unit to keep, with its measurement, or None when none restores anything."""
-        while True:
-            stale = sorted((u for u in remaining if u not in fresh), key=lambda u: (tuple(-k for k in estimate[u]), order[u]))
-            top = max(fresh, key=lambda u: (self.gain(fresh[u]), -order[u])) if fresh else None
-            improves = top is not None and self.gain(fresh[top]) > (0, 0)
-            if not stale or (improves and self.gain(fresh[top]) >= estimate[stale[0]]):
-                return (top, fresh[top]) if improves else None
-            batch = stale[: self.BATCH] if improves or not fresh else stale
-            for u, right in zip(batch, self.measure(batch)):
-                fresh[u] = right
-                estimate[u] = self.gain(right)
+    before, unit = base, []
+    for i, (site, right) in enumerate(zip(sites, measured)):
+        unit.append(site)
+        if _key(right) > _key(before) or i == len(sites) - 1:
+            steps.append(state.repair(tuple(unit), before, right, _share(before.all(dim=1))))
+            before, unit = right, []
+    return steps

@@ -102,11 +102,11 @@ class CircuitMetrics(_Frozen):
 
 
 class SiteRepair(_Frozen):
-    """What leaving one unit outside the circuit un-ablated does (alone, or after the greedy set's earlier units).
+    """What leaving one unit outside the circuit un-ablated does (alone, or after the earlier steps of the smallest set).
     A unit is one site, or two co-located heads kept together."""
 
     sites: list[str]
-    faithfulness: float = Field(description="faithfulness with these sites (and, in the greedy set, the units before them) left un-ablated")
+    faithfulness: float = Field(description="faithfulness with these sites (and, in the smallest set, the steps before them) left un-ablated")
     restores: float = Field(description="faithfulness gained by leaving these sites un-ablated")
     tokens_restored: float = Field(description="gain in the share of in-scope answer tokens right (clean-correct questions)")
     completeness_gain: float | None = Field(default=None, description="ranking only: completeness gained by adding the site to the circuit")
@@ -120,8 +120,9 @@ class GapReport(_Frozen):
     ``ranking``: every useful site outside the circuit (an MLP that holds circuit neurons contributes
     its other neurons) and every pair of such co-located heads, by how much faithfulness it restores
     when it alone is left un-ablated (ties: answer tokens restored, then site order). ``smallest_set``:
-    a greedy forward selection (each step adds the unit that raises faithfulness most, ties by answer
-    tokens restored), so a small set that reaches the threshold, not a proven minimum.
+    the shortest prefix of the useful sites ordered by necessity (how much faithfulness drops when each
+    is ablated again with all the others kept) that reaches the threshold, so a small set, not a proven
+    minimum (``verify.gap``).
     """
 
     ablation: str = "mean"
@@ -129,9 +130,9 @@ class GapReport(_Frozen):
     faithfulness: float = Field(description="faithfulness of the circuit as placed, on the same questions")
     questions: int = Field(description="clean-correct questions behind every figure here")
     ranking: list[SiteRepair] = []
-    smallest_set: list[SiteRepair] = Field(default=[], description="greedy steps, in order; each entry's figures include the sites before it")
+    smallest_set: list[SiteRepair] = Field(default=[], description="the set's steps, in order; each entry's figures include the sites before it")
     reached: bool = Field(default=False, description="the smallest set brings faithfulness to the threshold")
-    method: str = "greedy forward selection"
+    method: str = "necessity order"
 
 
 class ExplainedAccuracy(_Frozen):
