@@ -17,6 +17,7 @@ Verification
     ``verify_many(hypotheses, models, ...)``  a Report over many models
     ``scan(model, ...)``                      which sites matter in a model (its facts)
     ``label(model, ...)``                     what every useful site computes (cached ``Labels``)
+    ``suggest(model, from_spec=None, ...)``   a hypothesis proposed from the labels (``Suggestion.text``)
 Rendering
     ``write_report(report, out)``, ``load_report(path)``, ``graph_svg(verdict)``,
     ``node_map_svg(verdict)``
@@ -102,6 +103,7 @@ __all__ = [
     "verify_many",
     "scan",
     "label",
+    "suggest",
     "graph_svg",
     "node_map_svg",
     *_LAZY,
@@ -274,6 +276,19 @@ def label(model: Any, *, seed: int = 0, cache_dir: str | Path | None = None, use
     checked = params_from(seed=seed, **params)  # before loading the model: bad options fail fast
     done = label_model(_model(model), seed=seed, params=checked, cache_dir=cache_dir, use_cache=use_cache)
     return done.labels
+
+
+def suggest(model: Any, *, from_spec: str | Path | None = None, seed: int = 0, cache_dir: str | Path | None = None, use_cache: bool = True):
+    """A hypothesis proposed from a model's labels (``label``, cached), every node confirmed by its
+    interchange test and every edge by path patching (``circuitspec.verify.suggest``).
+
+    Returns a ``Suggestion``: ``.text`` is a spec that loads with ``load_hypothesis`` (or, with
+    ``from_spec``, a unified diff adding only what that spec lacks; the file is never written),
+    ``.nodes`` / ``.edges`` what it proposes, ``.dropped`` / ``.unexplained`` what it leaves out.
+    """
+    from circuitspec.verify.suggest import suggest as _suggest
+
+    return _suggest(_model(model), from_spec=from_spec, seed=seed, cache_dir=cache_dir, use_cache=use_cache)
 
 
 # ---- rendering ------------------------------------------------------------------------------
