@@ -91,5 +91,5 @@ def unified_patch(path: Path, nodes: Sequence[NodeDraft], edges: Sequence[EdgeDr
     missing = [d.id for d in nodes if d.id not in ids]
     if missing:
         raise SpecError(f"the patched spec lacks the proposed nodes {missing}", file=str(path), hint="a bug in suggest: please report it")
-    name = path.as_posix()
+    name = path.as_posix().lstrip("/")
     return "".join(difflib.unified_diff(text.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}"))
