@@ -203,19 +203,21 @@ def _model(model: Any) -> "Model":
 # ---- verification ---------------------------------------------------------------------------
 
 
-def verify(hypothesis: Any, model: Any, *, seed: int = 0) -> "Verdict":
+def verify(hypothesis: Any, model: Any, *, seed: int = 0, labels: bool = False) -> "Verdict":
     """Verify one hypothesis (a Hypothesis or a spec path) on one model (a Model or a name).
 
     Returns a ``Verdict``: per node confirmed / unconfirmed / not placed with the sites that
     play it, interchange accuracies and faithfulness with 95% intervals; ``.to_json()``.
+    ``labels``: also label the model (cached) and record what each useful site no node holds
+    computes (``.site_labels``, shown in the node map and the gap report).
     """
     from circuitspec.verify.core import verify as _verify
 
-    return _verify(_hypothesis(hypothesis), _model(model), seed=seed)
+    return _verify(_hypothesis(hypothesis), _model(model), seed=seed, labels=labels)
 
 
 def verify_many(
-    hypotheses: Any | Sequence[Any], models: Any | Sequence[Any], *, seed: int = 0, out: str | Path | None = None
+    hypotheses: Any | Sequence[Any], models: Any | Sequence[Any], *, seed: int = 0, out: str | Path | None = None, labels: bool = False
 ) -> "Report":
     """Verify hypotheses on models (each model's facts measured once); with ``out`` write the report.
 
@@ -239,7 +241,7 @@ def verify_many(
         def finish(report):
             write_report(report, out)
 
-    report, _ = orchestrate.verify_many([_hypothesis(h) for h in hs], refs, seed=seed, out=out, finish=finish)
+    report, _ = orchestrate.verify_many([_hypothesis(h) for h in hs], refs, seed=seed, out=out, finish=finish, labels=labels)
     return report
 
 
