@@ -29,7 +29,7 @@ from typing import Any
 from circuitspec.engine import Engine, Site
 from circuitspec.match.label import Labels, SiteLabel
 from circuitspec.spec import Hypothesis, expand, load, loads, site_can_feed
-from circuitspec.spec.generalise import Finding, NodeDraft, Pattern, drafts, name_patterns, parse_key, patterns, range_text
+from circuitspec.spec.generalise import Finding, Pattern, drafts, name_patterns, parse_key, patterns, range_text
 from circuitspec.spec.loader import to_data
 from circuitspec.spec.patch import unified_patch
 from circuitspec.spec.writer import EdgeDraft, document
@@ -175,6 +175,10 @@ def suggest(
     base_graph = expand(base, card) if base is not None else None
     name_patterns(pats, taken=set(base_graph.nodes) if base_graph is not None else set())
     candidates = [d for p in pats for d in drafts(p, model.task.layout)]
+    if base is None and not candidates:
+        from circuitspec.errors import VerifyError
+
+        raise VerifyError(f"no labelled site in {model.name} to propose a node for", hint=f"circuitspec label {model.name} shows why each useful site is unexplained")
 
     data = to_data(base) if base is not None else _fresh(model)
     name, task = data.pop("name"), data.pop("task")
@@ -198,7 +202,7 @@ def suggest(
     layout = model.task.layout
     nodes = [d for p in pats for d in drafts(p, layout)]
     edge_items = edge_drafts(kept_edges, _columns(graph, pats), layout.digits, evidence)
-    unexplained = [f"{s.site} ({s.text})" for s in labels.sites if s.status == "unexplained"]
+    unexplained = [f"{s.site} ({s.text})" for s in labels.sites if s.status == "unexplained" and s.site not in explained]
     notes = _notes(dropped, unexplained)
     if base is None:
         text = document(
