@@ -157,19 +157,8 @@ def suggest(
     labelled = load_or_label(Engine(model, seed=seed), cache_dir=cache_dir, use_cache=use_cache, progress=progress)
     labels = labelled.labels
     card = model.card
-    explained: set[str] = set()
-    placed: dict[str, list[Site]] = {}
-    base_verdict = None
-    if base is not None:
-        base_verdict = verify_model([base], model, seed=seed, cache_dir=cache_dir)[0]
-        if base_verdict.status == "not_applicable":
-            from circuitspec.errors import VerifyError
-
-            raise VerifyError(f"{base.name} does not apply to {model.name}: {base_verdict.summary}", hint="suggest --from needs a spec that applies to the model")
-        for n in base_verdict.nodes:
-            if n.status == "confirmed":
-                placed[n.node] = [Site.parse(s) for s in n.sites]
-                explained |= set(n.sites)
+    placed = _held(base, model, seed, cache_dir) if base is not None else {}
+    explained = {str(s) for sites in placed.values() for s in sites}
     found = findings(labels, explained)
     pats = patterns(found, model.task.layout)
     base_graph = expand(base, card) if base is not None else None
@@ -216,6 +205,16 @@ def suggest(
         text=text, model=model.name, nodes=[nid for d in nodes for nid, _ in d.members], edges=kept_edges, dropped=dropped,
         unexplained=unexplained, verdict=verdict, labels_from_cache=labelled.from_cache,
     )
+
+
+def _held(base: Hypothesis, model, seed: int, cache_dir) -> dict[str, list[Site]]:
+    """The sites of each node of ``base`` that verify confirms on ``model``."""
+    verdict = verify_model([base], model, seed=seed, cache_dir=cache_dir)[0]
+    if verdict.status == "not_applicable":
+        from circuitspec.errors import VerifyError
+
+        raise VerifyError(f"{base.name} does not apply to {model.name}: {verdict.summary}", hint="suggest --from needs a spec that applies to the model")
+    return {n.node: [Site.parse(s) for s in n.sites] for n in verdict.nodes if n.status == "confirmed"}
 
 
 def _site_list(site: str) -> list[str]:
