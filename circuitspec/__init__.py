@@ -17,6 +17,7 @@ Verification
     ``verify_many(hypotheses, models, ...)``  a Report over many models
     ``scan(model, ...)``                      which sites matter in a model (its facts)
     ``label(model, ...)``                     what every useful site computes (cached ``Labels``)
+    ``suggest(model, from_spec=None, ...)``   a hypothesis proposed from the labels (``Suggestion.text``)
 Rendering
     ``write_report(report, out)``, ``load_report(path)``, ``graph_svg(verdict)``,
     ``node_map_svg(verdict)``
@@ -102,6 +103,7 @@ __all__ = [
     "verify_many",
     "scan",
     "label",
+    "suggest",
     "graph_svg",
     "node_map_svg",
     *_LAZY,
@@ -201,19 +203,21 @@ def _model(model: Any) -> "Model":
 # ---- verification ---------------------------------------------------------------------------
 
 
-def verify(hypothesis: Any, model: Any, *, seed: int = 0) -> "Verdict":
+def verify(hypothesis: Any, model: Any, *, seed: int = 0, labels: bool = False) -> "Verdict":
     """Verify one hypothesis (a Hypothesis or a spec path) on one model (a Model or a name).
 
     Returns a ``Verdict``: per node confirmed / unconfirmed / not placed with the sites that
     play it, interchange accuracies and faithfulness with 95% intervals; ``.to_json()``.
+    ``labels``: also label the model (cached) and record what each useful site no node holds
+    computes (``.site_labels``, shown in the node map and the gap report).
     """
     from circuitspec.verify.core import verify as _verify
 
-    return _verify(_hypothesis(hypothesis), _model(model), seed=seed)
+    return _verify(_hypothesis(hypothesis), _model(model), seed=seed, labels=labels)
 
 
 def verify_many(
-    hypotheses: Any | Sequence[Any], models: Any | Sequence[Any], *, seed: int = 0, out: str | Path | None = None
+    hypotheses: Any | Sequence[Any], models: Any | Sequence[Any], *, seed: int = 0, out: str | Path | None = None, labels: bool = False
 ) -> "Report":
     """Verify hypotheses on models (each model's facts measured once); with ``out`` write the report.
 
@@ -237,7 +241,7 @@ def verify_many(
         def finish(report):
             write_report(report, out)
 
-    report, _ = orchestrate.verify_many([_hypothesis(h) for h in hs], refs, seed=seed, out=out, finish=finish)
+    report, _ = orchestrate.verify_many([_hypothesis(h) for h in hs], refs, seed=seed, out=out, finish=finish, labels=labels)
     return report
 
 
@@ -274,6 +278,19 @@ def label(model: Any, *, seed: int = 0, cache_dir: str | Path | None = None, use
     checked = params_from(seed=seed, **params)  # before loading the model: bad options fail fast
     done = label_model(_model(model), seed=seed, params=checked, cache_dir=cache_dir, use_cache=use_cache)
     return done.labels
+
+
+def suggest(model: Any, *, from_spec: str | Path | None = None, seed: int = 0, cache_dir: str | Path | None = None, use_cache: bool = True):
+    """A hypothesis proposed from a model's labels (``label``, cached), every node confirmed by its
+    interchange test and every edge by path patching (``circuitspec.verify.suggest``).
+
+    Returns a ``Suggestion``: ``.text`` is a spec that loads with ``load_hypothesis`` (or, with
+    ``from_spec``, a unified diff adding only what that spec lacks; the file is never written),
+    ``.nodes`` / ``.edges`` what it proposes, ``.dropped`` / ``.unexplained`` what it leaves out.
+    """
+    from circuitspec.verify.suggest import suggest as _suggest
+
+    return _suggest(_model(model), from_spec=from_spec, seed=seed, cache_dir=cache_dir, use_cache=use_cache)
 
 
 # ---- rendering ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ _GROUPS = [
     ("render", None),
     ("scan", None),
     ("label", None),
+    ("suggest", None),
 ]
 
 for _module, _name in _GROUPS:

@@ -92,6 +92,10 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="seed of every random draw"),
         fresh: bool = typer.Option(False, "--fresh", help="ignore finished verdicts in OUT/verdicts and verify everything again"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+        labels: bool = typer.Option(
+            False, "--labels", help="also label each model (cached, as `circuitspec label`) and name what the useful "
+            "sites no node holds compute, in the node map, the gap report, report.json and the page",
+        ),
     ) -> None:
         """Verify hypotheses on models; write report.json, junit.xml, SVGs and index.html to OUT.
 
@@ -114,7 +118,8 @@ def register(app: typer.Typer) -> None:
         refs = orchestrate.resolve_models(models)
         with _Progress(console, enabled=not quiet) as progress:
             report, p = orchestrate.verify_many(
-                hyps, refs, seed=seed, out=out, resume=not fresh, executor=ex, on_event=progress, finish=lambda r: write_report(r, out, dot=dot)
+                hyps, refs, seed=seed, out=out, resume=not fresh, executor=ex, on_event=progress,
+                finish=lambda r: write_report(r, out, dot=dot), labels=labels,
             )
         for name in p.unused_hypotheses():
             console.print(f"[yellow]note:[/] {name} applies to none of the selected models")

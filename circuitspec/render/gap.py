@@ -17,11 +17,21 @@ from circuitspec.verify.verdict import SiteRepair, Verdict
 TOP = 3
 
 
-def repair_text(r: SiteRepair, *, most: int = 4) -> str:
-    """``P15.L0.MLP: +0.10 faithfulness, repairs A5 (215), classes S0 44, S1 44, ...``."""
+def site_names(verdict: Verdict) -> dict[str, str] | None:
+    """Site -> what it computes (``A(1)``, ``unexplained``), when the verdict carries site labels."""
+    if verdict.site_labels is None:
+        return None
+    return {n.site: ", ".join(n.computes) or "unexplained" for n in verdict.site_labels}
+
+
+def repair_text(r: SiteRepair, *, most: int = 4, names: dict[str, str] | None = None) -> str:
+    """``P15.L0.MLP: +0.10 faithfulness, repairs A5 (215), classes S0 44, S1 44, ...``; with ``names``
+    (``site_names``), each site followed by what it computes: ``P15.L0.MLP (computes A(1)): ...``."""
     digits = ", ".join(f"{d} ({k})" for d, k in sorted(r.digits.items(), key=lambda kv: (-kv[1], kv[0]))[:most])
     classes = ", ".join(f"{c} {k}" for c, k in sorted(r.classes.items(), key=lambda kv: (-kv[1], kv[0]))[:most])
-    out = f"{site_label(r.sites)}: {r.restores:+.2f} faithfulness (to {r.faithfulness:.2f}), answer tokens {r.tokens_restored:+.3f}"
+    what = [f"{s}: {names[s]}" if len(r.sites) > 1 else names[s] for s in r.sites if s in names] if names else []
+    label = site_label(r.sites) + (f" (computes {'; '.join(what)})" if what else "")
+    out = f"{label}: {r.restores:+.2f} faithfulness (to {r.faithfulness:.2f}), answer tokens {r.tokens_restored:+.3f}"
     if digits:
         out += f"; repairs {digits}"
     if classes:
@@ -49,7 +59,8 @@ def gap_lines(verdict: Verdict, top: int = TOP) -> list[str]:
     if gap is None:
         return []
     head = f"gap {verdict.hypothesis} on {verdict.model} (faithfulness {gap.faithfulness:.2f}, {gap.ablation} ablation):"
-    lines = [head] + [f"  {i + 1}. {repair_text(r)}" for i, r in enumerate(gap.ranking[:top])]
+    names = site_names(verdict)
+    lines = [head] + [f"  {i + 1}. {repair_text(r, names=names)}" for i, r in enumerate(gap.ranking[:top])]
     if not gap.ranking:
         lines.append("  no useful site lies outside the circuit")
     text = set_text(verdict)

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import jinja2
 
-from circuitspec.render.gap import repair_text, set_text
+from circuitspec.render.gap import repair_text, set_text, site_names
 from circuitspec.render.matrix import matrix
 from circuitspec.render.style import EDGE_STROKE, STATUS_FILL, VERDICT_FILL, fmt_estimate, site_label
 from circuitspec.render.summary import counts, edge_counts, edge_text, failing_edges, failing_nodes, node_text, reason_text, worst_text
@@ -121,11 +121,12 @@ def _gap(v: Verdict) -> dict | None:
     """The gap report as the page shows it: the whole ranking, the smallest set step by step."""
     if v.gap is None:
         return None
+    names = site_names(v)
     return {
         "head": f"faithfulness {v.gap.faithfulness:.2f} under {v.gap.ablation} ablation on {v.gap.questions} questions; {v.gap.method}",
-        "ranking": [repair_text(r) for r in v.gap.ranking],
+        "ranking": [repair_text(r, names=names) for r in v.gap.ranking],
         "set": set_text(v),
-        "steps": [repair_text(r) for r in v.gap.smallest_set],
+        "steps": [repair_text(r, names=names) for r in v.gap.smallest_set],
     }
 
 

@@ -6,7 +6,8 @@ RESID row for a layer only if the verdict uses a residual-stream site there). Ea
 
 - ``node``:   names the placed node(s) whose placement includes a site in this cell, coloured by the
   node's status (several nodes in one cell take the worst status's colour);
-- ``useful``: a useful site (ablating it breaks some question) that no node was assigned to;
+- ``useful``: a useful site (ablating it breaks some question) that no node was assigned to, shown
+  as ``?``, or, when the verdict carries site labels (``verify --labels``), by what it computes;
 - ``unused``: neither, drawn grey.
 
 A cell holding a site of the verdict's gap report (``render.gap.outlined_sites``: the smallest set
@@ -73,6 +74,7 @@ class Cell:
     sites: list[str] = field(default_factory=list)
     neurons: dict[str, tuple[int, ...]] = field(default_factory=dict)
     gap: bool = False  # holds a site the gap report names
+    computes: list[str] = field(default_factory=list)  # useful cell: its site's labels (verify --labels)
 
     @property
     def id(self) -> str:
@@ -151,6 +153,9 @@ def node_map(verdict: Verdict) -> NodeMap:
             cell.kind = "useful"
         if str(site) not in cell.sites:
             cell.sites.append(str(site))
+        note = verdict.site_note(str(site))
+        if cell.kind == "useful" and note is not None:
+            cell.computes += [c for c in note.computes if c not in cell.computes]
     for site in map(Site.parse, outlined_sites(verdict)):
         at(site).gap = True
     not_placed = [(n.node, reason_text(n)) for n in verdict.nodes if n.status == "not_placed" and n.required]
@@ -165,7 +170,7 @@ def cell_tooltip(m: NodeMap, cell: Cell) -> str:
     if cell.kind == "node":
         what = ", ".join(f"{n} {s}" for n, s in zip(cell.nodes, cell.statuses))
     elif cell.kind == "useful":
-        what = "useful, not assigned to any node"
+        what = "useful, not assigned to any node" + (f"; computes {', '.join(cell.computes)}" if cell.computes else "")
     else:
         what = "unused"
     if cell.gap:
@@ -176,7 +181,7 @@ def cell_tooltip(m: NodeMap, cell: Cell) -> str:
 def cell_lines(cell: Cell) -> list[tuple[str, float]]:
     """The text of a cell as (line, font size): node names, each with its neurons under it."""
     if cell.kind == "useful":
-        return [(USEFUL_TEXT, CELL_FONT)]
+        return [(c, CELL_FONT) for c in cell.computes] or [(USEFUL_TEXT, CELL_FONT)]
     out: list[tuple[str, float]] = []
     for node in cell.nodes if cell.kind == "node" else []:
         out.append((node, CELL_FONT))

@@ -37,6 +37,7 @@ from circuitspec.verify.verdict import (
     Estimate,
     ModelLayout,
     NodeVerdict,
+    SiteNote,
     VariableTest,
     Verdict,
 )
@@ -44,7 +45,9 @@ from circuitspec.verify.verdict import (
 METRIC_QUESTIONS_PER_CLASS = 50
 
 
-def verify(hypothesis: Hypothesis | str | os.PathLike, model, *, seed: int = 0, cache_dir: str | os.PathLike | None = None) -> Verdict:
+def verify(
+    hypothesis: Hypothesis | str | os.PathLike, model, *, seed: int = 0, cache_dir: str | os.PathLike | None = None, labels: bool = False
+) -> Verdict:
     """Verify one hypothesis (object or spec file) on one model (``circuitspec.models.Model`` or name).
 
     Example (needs a trained model, so doctests skip it; ``tests/test_verify.py`` runs it)::
@@ -52,14 +55,22 @@ def verify(hypothesis: Hypothesis | str | os.PathLike, model, *, seed: int = 0, 
         verdict = verify("specs/addition_1layer.yaml", "add_d5_l1_h3_t6K_s372001")
         verdict.status   # 'holds'
     """
-    return verify_model([hypothesis], model, seed=seed, cache_dir=cache_dir)[0]
+    return verify_model([hypothesis], model, seed=seed, cache_dir=cache_dir, labels=labels)[0]
 
 
 def verify_model(
-    hypotheses: Sequence[Hypothesis | str | os.PathLike], model, *, seed: int = 0, cache_dir: str | os.PathLike | None = None
+    hypotheses: Sequence[Hypothesis | str | os.PathLike],
+    model,
+    *,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    labels: bool = False,
 ) -> list[Verdict]:
     """Verify several hypotheses on one model, measuring its facts once (``FactsParams.preset``,
-    cached in ``cache_dir``, else ``$CIRCUITSPEC_CACHE``, else ``~/.cache/circuitspec``)."""
+    cached in ``cache_dir``, else ``$CIRCUITSPEC_CACHE``, else ``~/.cache/circuitspec``).
+
+    ``labels``: also label the model (``verify.labels``, cached beside the facts) and record in each
+    verdict what the useful sites it left unassigned compute (``Verdict.site_labels``)."""
     from circuitspec.models import load as load_model
 
     if isinstance(model, (str, os.PathLike)):
@@ -88,7 +99,28 @@ def verify_model(
             )
             verdict = verdict.model_copy(update={"gap": report})
         verdicts.append(verdict.model_copy(update={"model_accuracy": explained_accuracy(model.card, graph.graph["explains"], h.name)}))
+    if labels and any(v.status != "not_applicable" for v in verdicts):
+        from circuitspec.verify.labels import load_or_label
+
+        found = load_or_label(engine, cache_dir=cache_dir).labels
+        verdicts = [v if v.status == "not_applicable" else v.model_copy(update={"site_labels": site_notes(v, found)}) for v in verdicts]
     return verdicts
+
+
+def site_notes(verdict: Verdict, labels) -> list[SiteNote]:
+    """What each useful site that no node of ``verdict`` holds computes, by ``labels`` (in site order)."""
+    placed = {s for n in verdict.nodes for s in n.sites}
+    records = {s.site: s for s in labels.sites}
+    out = []
+    for site in verdict.useful_sites:
+        record = records.get(site)
+        if site in placed or record is None:
+            continue
+        owner = records[record.part_of] if record.part_of else record
+        computes = ["=".join([v.variable, *v.same_as[:1]]) for v in owner.variables] if owner.status == "labelled" else []
+        text = f"in {owner.site}: {owner.text}" if record.part_of else owner.text
+        out.append(SiteNote(site=site, computes=computes, text=text))
+    return out
 
 
 def _layout(model) -> ModelLayout:

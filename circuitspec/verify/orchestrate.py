@@ -74,8 +74,8 @@ def spec_digest(hypothesis: Any) -> str:
     return hashlib.sha256(hypothesis.model_dump_json().encode()).hexdigest()
 
 
-def verdict_key(hypothesis: Any, model: ModelRef, seed: int, version: str | None = None) -> str:
-    """Cache key of one (hypothesis, model) verdict."""
+def verdict_key(hypothesis: Any, model: ModelRef, seed: int, version: str | None = None, labels: bool = False) -> str:
+    """Cache key of one (hypothesis, model) verdict (a verdict with site labels is another entry)."""
     payload = {
         "spec": spec_digest(hypothesis),
         "model": model.name,
@@ -83,6 +83,8 @@ def verdict_key(hypothesis: Any, model: ModelRef, seed: int, version: str | None
         "seed": seed,
         "circuitspec": version or __version__,
     }
+    if labels:
+        payload["labels"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -107,6 +109,7 @@ class WorkItem:
     load_model: Callable | None = None  # default: circuitspec.models.load
     threads: int | None = 1  # torch threads in the worker (same everywhere, so results do not depend on --jobs)
     cache_dir: str | None = None  # facts cache folder (default: $CIRCUITSPEC_CACHE, else ~/.cache/circuitspec)
+    labels: bool = False  # also label the model and record what unassigned useful sites compute
 
     @property
     def cost(self) -> int:
@@ -141,6 +144,7 @@ def plan(
     load_model: Callable | None = None,
     threads: int | None = 1,
     cache_dir: str | Path | None = None,
+    labels: bool = False,
 ) -> Plan:
     """Decide which pairs apply, which verdicts are already finished, and the work items left."""
     from circuitspec.spec.shape import applies_to
@@ -152,7 +156,7 @@ def plan(
         for m in models:
             ok = applies_to(h, m.card)
             if ok:
-                pairs.append(Pair(h.name, m.name, verdict_key(h, m, seed)))
+                pairs.append(Pair(h.name, m.name, verdict_key(h, m, seed, labels=labels)))
             else:
                 not_applicable.append((h.name, m.name, ok.reason))
     cached: dict[tuple[str, str], Verdict] = {}
@@ -167,7 +171,7 @@ def plan(
     for m in models:
         todo = tuple(by_name[p.hypothesis] for p in pairs if p.model == m.name and (p.hypothesis, p.model) not in cached)
         if todo:
-            items.append(WorkItem(m, todo, seed, verify_model, load_model, threads, cache))
+            items.append(WorkItem(m, todo, seed, verify_model, load_model, threads, cache, labels))
     return Plan(list(hypotheses), list(models), seed, pairs, cached, items, not_applicable)
 
 
@@ -234,6 +238,8 @@ def _run_item(item: WorkItem, emit: Callable[[Event], None] | None) -> list[str]
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)
     extra = {"cache_dir": item.cache_dir} if item.cache_dir is not None else {}
+    if item.labels:
+        extra["labels"] = True
     try:
         verdicts = list(verify_model(list(item.hypotheses), model, seed=item.seed, **extra))
     finally:
@@ -338,6 +344,7 @@ def verify_many(
     on_event: Callable[[Event], None] | None = None,
     cache_dir: str | Path | None = None,
     finish: Callable[[Report], Any] | None = None,
+    labels: bool = False,
 ) -> tuple[Report, Plan]:
     """Plan and execute in one call: the core of ``cs.verify_many`` and ``circuitspec verify``.
 
@@ -345,7 +352,7 @@ def verify_many(
     Files other than the verdicts (report.json, SVGs, HTML) are written by ``finish(report)``
     (``render.report.write_report``: this layer does not import the renderers).
     """
-    p = plan(hypotheses, models, seed=seed, out=out, resume=resume, cache_dir=cache_dir)
+    p = plan(hypotheses, models, seed=seed, out=out, resume=resume, cache_dir=cache_dir, labels=labels)
     if not p.pairs:
         raise VerifyError(
             "none of the hypotheses applies to any of the selected models",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from circuitspec.errors import UnknownNodeError, unknown
 
@@ -146,6 +146,14 @@ class ExplainedAccuracy(_Frozen):
     warning: str = Field(default="", description="set when the model fails a family on these classes")
 
 
+class SiteNote(_Frozen):
+    """What a useful site that no node was assigned to computes, by the model's labels (``verify --labels``)."""
+
+    site: str
+    computes: list[str] = Field(default=[], description="its labels, each with the name it also goes by (A(0)=SA(0)); empty: unexplained")
+    text: str = Field(description="the label's line: 'A(1) 0.98 [0.96, 0.99]', 'unexplained (best SC(2) 0.84 [0.73, 0.91])'")
+
+
 class ModelLayout(_Frozen):
     """What a renderer needs to know about the model, so reports re-render without it."""
 
@@ -177,6 +185,19 @@ class Verdict(_Frozen):
     ablation_disagreement: list[str] = Field(
         default=[], description="circuit checks whose outcome (passes / fails / unsure) differs between mean and resample ablation"
     )
+    site_labels: list[SiteNote] | None = Field(
+        default=None, description="with labels on: what each useful site left unassigned computes (left out of the JSON when off)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unasked_labels(self, handler):
+        data = handler(self)
+        if self.site_labels is None:
+            data.pop("site_labels", None)  # labels off: the JSON is the same as before they existed
+        return data
+
+    def site_note(self, site: str) -> SiteNote | None:
+        return next((n for n in self.site_labels or [] if n.site == site), None)
 
     def node(self, node_id: str) -> NodeVerdict:
         for n in self.nodes:
