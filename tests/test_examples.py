@@ -49,6 +49,7 @@ def test_tutorial_runs(tmp_path: Path):
 
 
 def test_example_test_file_passes_under_the_plugin(pytester: pytest.Pytester):
-    result = pytester.runpytest(str(EXAMPLES / "test_addition_circuit.py"), "-v", *QUIET)
+    # "-n 0": in this process, not the project's xdist workers (pyproject's addopts), so -v prints one line per test
+    result = pytester.runpytest(str(EXAMPLES / "test_addition_circuit.py"), "-v", "-n", "0", *QUIET)
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*test_base_add_reaches_each_digit_through_the_mlp?add_d5_l1_h3_t*K_s372001? PASSED*"])
