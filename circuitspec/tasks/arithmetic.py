@@ -273,6 +273,15 @@ class ArithmeticTask:
         family = source[0][0]
         return [(dag.GATES[family], c) for c in dag.tie_columns(source, target)] if family in dag.GATES else []
 
+    def first_position(self, key: VarKey) -> int:
+        """The first position that sees every digit ``key`` depends on."""
+        name, n = self.check_key(key)
+        if name == "OPR":
+            return self.layout.opr
+        if n is None or name in ("SV", "MV", "NV", "A"):
+            return self.layout.d_prime(0)  # columns 0..n, whose last digit is D'(0)
+        return self.layout.d_prime(n)
+
     def cascade_gate(self, key: VarKey) -> VarKey | None:
         """For a cascaded variable above column 0 (``SV(3)``), the TriCase that passes the
         carry from below when uncertain (``ST(3)``); None for any other variable."""
