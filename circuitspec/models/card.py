@@ -18,8 +18,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from circuitspec.errors import ModelError
-from circuitspec.tasks.layout import D_VOCAB, MAX_DIGITS, Layout
+from circuitspec.errors import ModelError, TaskError
+from circuitspec.tasks.layout import MAX_DIGITS
+from circuitspec.tasks.registry import check_ref, vocabulary
 from circuitspec.vocabulary import DEFAULT_WIDTH, ModelShape, zoo_shape
 
 CARD_VERSION = 1
@@ -120,8 +121,19 @@ class Architecture(_Strict):
 
 
 class TaskSpec(_Strict):
-    op: Literal["add", "sub", "mix"]
+    """The task a model answers: ``op`` is add, sub, mix or a plug-in task's import path
+    (``module:Class``, see ``tasks.registry``); ``digits`` is its size."""
+
+    op: str
     digits: int = Field(ge=1, le=MAX_DIGITS)
+
+    @field_validator("op")
+    @classmethod
+    def _task_loads(cls, v: str) -> str:
+        try:
+            return check_ref(v)
+        except TaskError as err:
+            raise ValueError(err.render()) from None
 
 
 class Recipe(_Strict):
@@ -247,10 +259,14 @@ class ModelCard(BaseModel):
     def _fits_task(self) -> ModelCard:
         """The task's questions must fit the architecture, or every forward pass fails."""
         a, t = self.architecture, self.task
-        if a.n_ctx != Layout(t.digits).n_ctx:
-            raise ValueError(f"{t.digits}-digit questions take {Layout(t.digits).n_ctx} tokens, but the architecture's n_ctx is {a.n_ctx}")
-        if a.d_vocab < D_VOCAB:
-            raise ValueError(f"the task uses {D_VOCAB} tokens, but the architecture's d_vocab is {a.d_vocab}")
+        voc = vocabulary(t.op)
+        if t.digits > voc.max_digits:
+            raise ValueError(f"{t.op} takes at most {voc.max_digits} digits, got {t.digits}")
+        n_ctx = voc.layout(t.digits).n_ctx
+        if a.n_ctx != n_ctx:
+            raise ValueError(f"{t.digits}-digit questions take {n_ctx} tokens, but the architecture's n_ctx is {a.n_ctx}")
+        if a.d_vocab < voc.d_vocab:
+            raise ValueError(f"the task uses {voc.d_vocab} tokens, but the architecture's d_vocab is {a.d_vocab}")
         return self
 
     @property

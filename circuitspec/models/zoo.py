@@ -31,7 +31,7 @@ class Model:
 
     bridge: Any  # transformer_lens.model_bridge.TransformerBridge
     card: ModelCard
-    task: Any  # circuitspec.tasks.ArithmeticTask
+    task: Any  # follows circuitspec.tasks.Task (ArithmeticTask or a plug-in)
     path: Path | None = field(default=None)
 
     @property
@@ -57,9 +57,10 @@ class Model:
 
 
 def make_task(op: str, digits: int):
-    from circuitspec.tasks import ArithmeticTask
+    """The task a card names (``tasks.registry``: built-in arithmetic or a plug-in class)."""
+    from circuitspec.tasks.registry import make_task as build
 
-    return ArithmeticTask(op, digits)
+    return build(op, digits)
 
 
 def model_from_tensors(card: ModelCard, tensors, path: Path | None = None, device: str = "cpu") -> Model:
