@@ -170,6 +170,9 @@ class ReverseTask:
     def available_classes(self) -> list[str]:
         return list(CLASSES)
 
+    def classes_for(self, name: str) -> list[str]:
+        return list(CLASSES)  # every variable is read on both kinds of list
+
     def classes(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self._digits(tokens)
         return (x == x.flip(1)).all(1).long()

@@ -58,6 +58,13 @@ def test_a_spec_expands_against_the_tasks_layout():
     assert vocabulary(REF).reaches(("X", 5), ("A", 0), 6)
 
 
+def test_spec_check_and_render_use_the_tasks_layout(tmp_path, capsys):
+    assert main(["spec", "check", str(SPECS / "reverse.yaml"), "--layers", "1", "--heads", "2"]) == 0
+    assert "attends D5>=0.3" in capsys.readouterr().out
+    assert main(["spec", "render", str(SPECS / "reverse.yaml"), "-o", str(tmp_path / "g.svg")]) == 0
+    assert ">A0<" in (tmp_path / "g.svg").read_text()
+
+
 def test_a_bad_import_path_is_a_located_error(tmp_path, capsys):
     spec = tmp_path / "bad.yaml"
     spec.write_text("name: bad\ntask: examples.no_such_module:Task\nnodes: []\n")

@@ -28,6 +28,10 @@ from circuitspec.vocabulary import VARIABLES, Variable, VarKey
 from circuitspec.vocabulary import variable as lookup_variable
 
 
+# Which question classes exercise a variable: its own operation's branch.
+_CLASS_PREFIX = {"S": ("S",), "M": ("M",), "N": ("N",), "G": ("M", "N")}
+
+
 class ArithmeticTask:
     """``op`` in add / sub / mix, ``digits`` from 1 to 20; name like ``add_d6``."""
 
@@ -182,6 +186,12 @@ class ArithmeticTask:
             variables = causal.evaluate(x, y, opr)
         index = classes.classify(variables)
         return index - (len(classes.ADD_CLASSES) if self.op == "sub" else 0)
+
+    def classes_for(self, name: str) -> list[str]:
+        """The classes (of those that exist at this digit count) whose questions a variable is
+        tested on: its own operation's branch (``SA`` -> S0..S5, ``GT`` and ``SGN`` -> M and N)."""
+        prefixes = _CLASS_PREFIX.get("G" if name == "SGN" else name[0], ()) if name not in ("OPR", "A") else None
+        return [c for c in self.available_classes() if prefixes is None or c.startswith(prefixes)]
 
     def tricase_questions(
         self, column: int, per_case: int, generator: torch.Generator, *, name: str | None = None

@@ -81,6 +81,8 @@ class Task(Protocol):
 
     def available_classes(self) -> list[str]: ...
 
+    def classes_for(self, name: str) -> list[str]: ...  # the classes a variable's pairs are drawn from
+
     def first_position(self, key: VarKey) -> int: ...
 
     def causal_answer(

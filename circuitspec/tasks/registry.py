@@ -127,13 +127,13 @@ def task_class(ref: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except (ImportError, SyntaxError) as err:
-        raise TaskError(f"task {ref}: cannot import {module_name} ({err})", hint="the module must be importable from the current directory or the Python path") from None
+        raise TaskError(f"cannot import {module_name} for task {ref} ({err})", hint="the module must be importable from the current directory or the Python path") from None
     finally:
         if added:
             sys.path.remove(cwd)
     cls = getattr(module, attr, None)
     if not isinstance(cls, type):
-        raise TaskError(f"task {ref}: {module_name} has no class {attr}", hint=f"define class {attr} in {module_name}")
+        raise TaskError(f"{module_name} has no class {attr} (task {ref})", hint=f"define class {attr} in {module_name}")
     return cls
 
 
