@@ -92,7 +92,7 @@ class ReverseTask:
     """Reverse ``digits`` digits (the Task protocol of ``circuitspec.tasks.base``)."""
 
     vocabulary = TaskVocabulary(
-        name=REF, variables=VARIABLES, classes=CLASSES, layout=ReverseLayout, parents=_parents, d_vocab=D_VOCAB, max_digits=MAX_DIGITS
+        name=REF, variables=VARIABLES, classes=CLASSES, layouts={"list": ReverseLayout}, parents=_parents, d_vocab=D_VOCAB, max_digits=MAX_DIGITS
     )
     op = REF
     d_vocab = D_VOCAB

@@ -72,7 +72,7 @@ def _table(graph, title: str) -> Table:
     shape = graph.graph["shape"]
     from circuitspec.tasks.registry import vocabulary
 
-    layout = vocabulary(shape.op).layout(shape.digits)
+    layout = vocabulary(shape.op).layout(shape.digits, shape.layout)
     table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False, box=None)
     for col in ("node", "computes", "site", "at", "layers", "behaviour", "test", "feeds"):
         table.add_column(col, overflow="fold")

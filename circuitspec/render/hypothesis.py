@@ -143,7 +143,7 @@ def _position_labels(graph: nx.DiGraph) -> list[str]:
         return []
     from circuitspec.tasks.registry import vocabulary
 
-    lay = vocabulary(shape.op).layout(shape.digits)
+    lay = vocabulary(shape.op).layout(shape.digits, getattr(shape, "layout", None))
     return [lay.label(p) for p in range(min(shape.n_ctx, lay.n_ctx))]
 
 

@@ -65,7 +65,7 @@ class _Ctx:
     def __init__(self, shape: ModelShape) -> None:
         self.shape = shape
         self.vocabulary = vocabulary(shape.op)
-        self.layout = self.vocabulary.layout(shape.digits)
+        self.layout = self.vocabulary.layout(shape.digits, shape.layout)
         self.env = {
             "digits": shape.digits,
             "layers": shape.n_layers,

@@ -32,6 +32,7 @@ def make_shape(
     d_model: int = DEFAULT_WIDTH,
     d_head: int | None = None,
     n_ctx: int | None = None,
+    layout: str | None = None,
 ) -> ModelShape:
     """A ``ModelShape`` from the numbers that matter to a hypothesis (the zoo's sizes by default:
     d_mlp = 4 * d_model, d_head = d_model / 4, as ``vocabulary.zoo_shape``)."""
@@ -52,11 +53,19 @@ def make_shape(
         digits=digits,
         n_layers=n_layers,
         n_heads=n_heads,
-        n_ctx=voc.layout(digits).n_ctx if n_ctx is None else n_ctx,
+        n_ctx=layout_of(voc, digits, layout).n_ctx if n_ctx is None else n_ctx,
         d_mlp=4 * d_model if d_mlp is None else d_mlp,
         d_model=d_model,
         d_head=d_head if d_head is not None else max(1, d_model // 4),
+        layout=layout,
     )
+
+
+def layout_of(voc, digits: int, layout: str | None):
+    try:
+        return voc.layout(digits, layout)
+    except TaskError as err:
+        raise SpecError(err.message, hint=err.hint) from None
 
 
 def as_shape(shape: Any) -> ModelShape:
@@ -69,7 +78,7 @@ def as_shape(shape: Any) -> ModelShape:
 
 
 def shape_text(shape: ModelShape) -> str:
-    return f"{shape.op} d{shape.digits} l{shape.n_layers} h{shape.n_heads}"
+    return shape.text
 
 
 def applies_to(h: Hypothesis, shape: Any) -> Applicability:

@@ -18,10 +18,10 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
-from circuitspec.errors import TaskError
+from circuitspec.errors import TaskError, unknown
 from circuitspec.vocabulary import OPERATIONS, QUESTION_CLASSES, VARIABLES, Variable, VarKey
 
 IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
@@ -33,9 +33,10 @@ class TaskVocabulary:
     """A task as the hypothesis language sees it.
 
     ``variables``: every variable a spec may name (``computes: X(n)``); ``classes``: its
-    question classes (``breaks:``, ``explains:``); ``layout(digits)``: where the tokens sit
-    (``d(n)``, ``a(n)``, ``predicts(n)``, ``answer_positions``, ``answer_labels``, ``label(p)``,
-    ``n_ctx``; a position the task lacks raises TaskError); ``parents(key, digits)``: the causal
+    question classes (``breaks:``, ``explains:``); ``layouts``: name -> ``factory(digits)`` of
+    where the tokens sit (``d(n)``, ``a(n)``, ``predicts(n)``, ``answer_positions``,
+    ``answer_labels``, ``label(p)``, ``n_ctx``; a position the task lacks raises TaskError), the
+    first one the default; ``parents(key, digits)``: the causal
     model's DAG, one step (edges must follow it); ``d_vocab``: tokens it uses; ``max_digits``:
     the largest size it takes.
     """
@@ -43,11 +44,19 @@ class TaskVocabulary:
     name: str
     variables: Mapping[str, Variable]
     classes: Sequence[str]
-    layout: Callable[[int], Any]
+    layouts: Mapping[str, Callable[[int], Any]]
     parents: Callable[[VarKey, int], tuple[VarKey, ...]]
     d_vocab: int
     max_digits: int
     _ancestors: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def layout(self, digits: int, name: str | None = None):
+        """The layout ``name`` (None: the default) at this size."""
+        if name is None:
+            name = next(iter(self.layouts))
+        if name not in self.layouts:
+            raise unknown(f"layout of {self.name}", name, self.layouts, TaskError)
+        return self.layouts[name](digits)
 
     def ancestors(self, key: VarKey, digits: int) -> frozenset[VarKey]:
         """Every variable instance ``key`` depends on, directly or through others."""
@@ -76,14 +85,14 @@ class TaskVocabulary:
 
 def _arithmetic(op: str) -> TaskVocabulary:
     from circuitspec.tasks import dag
-    from circuitspec.tasks.layout import D_VOCAB, MAX_DIGITS, Layout
+    from circuitspec.tasks.layout import D_VOCAB, LAYOUTS, MAX_DIGITS, Layout
 
     used = {k: v for k, v in VARIABLES.items() if op == "mix" or op in v.ops}
     return TaskVocabulary(
         name=op,
         variables=used,
         classes=QUESTION_CLASSES[op],
-        layout=Layout,
+        layouts={name: partial(Layout, order=name) for name in LAYOUTS},
         parents=lambda key, digits: dag.parents(key, op, digits),
         d_vocab=D_VOCAB,
         max_digits=MAX_DIGITS,
@@ -137,11 +146,15 @@ def task_class(ref: str) -> type:
     return cls
 
 
-def make_task(ref: str, digits: int):
-    """The task ``ref`` names at this size: ``ArithmeticTask(op, digits)`` or ``Class(digits)``."""
+def make_task(ref: str, digits: int, layout: str | None = None):
+    """The task ``ref`` names at this size and layout (None: its default): ``ArithmeticTask(op,
+    digits, layout)``, or ``Class(digits)`` for a plug-in (which has the one layout it defines)."""
+    voc = vocabulary(ref)
+    voc.layout(digits, layout)  # a TaskError for a layout the task does not have
     if is_builtin(ref):
         from circuitspec.tasks.arithmetic import ArithmeticTask
 
-        return ArithmeticTask(ref, digits)
-    vocabulary(ref)
+        return ArithmeticTask(ref, digits, layout or "paper")
+    if layout not in (None, next(iter(voc.layouts))):
+        raise TaskError(f"task {ref} has one layout, {next(iter(voc.layouts))!r}")
     return task_class(ref)(digits)
