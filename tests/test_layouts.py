@@ -6,6 +6,8 @@ The layout is part of the model card (and of a zoo name: ``add_rev_...``); posit
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -16,6 +18,10 @@ from circuitspec.spec import expand, load
 from circuitspec.spec.shape import make_shape
 from circuitspec.tasks import ArithmeticTask, Layout
 from circuitspec.tasks.registry import make_task
+
+ROOT = Path(__file__).resolve().parents[1]
+REVERSED = ROOT / "examples" / "models" / "add_rev_d5_l1_h3_t6K_s372001.json"
+REVERSED_SPEC = ROOT / "examples" / "specs" / "addition_reversed.yaml"
 
 
 def test_reversed_answers_are_the_paper_answers_units_first():
@@ -42,7 +48,7 @@ def test_positions_follow_the_layout():
 
 
 def test_one_spec_expands_on_either_layout():
-    h = load("specs/addition_1layer.yaml")
+    h = load(ROOT / "specs" / "addition_1layer.yaml")
     paper = expand(h, make_shape("add", 5, 1, 3))
     rev = expand(h, make_shape("add", 5, 1, 3, layout="reversed"))
     assert paper.nodes["SA0"]["instance"].positions == [17] and rev.nodes["SA0"]["instance"].positions == [12]
@@ -64,3 +70,19 @@ def test_the_layout_is_part_of_the_card_and_the_name():
     assert make_task("add", 5, "reversed").layout.reversed
     with pytest.raises(TaskError, match="unknown layout"):
         make_task("examples.reverse_task:ReverseTask", 5, "reversed")
+
+
+def test_the_reversed_model_reads_the_carry_from_the_digit_it_just_emitted():
+    """One layer suffices in the reversed layout: the head at the token A(n) that attends column n
+    carries the whole cascaded carry SV(n); in the paper's layout the same hypothesis fails."""
+    import circuitspec as cs
+
+    rev = cs.load_model(REVERSED)
+    assert rev.card.task.layout == "reversed" and rev.card.results.per_class["S5"].accuracy == 1.0
+    verdict = cs.verify(REVERSED_SPEC, rev)
+    assert verdict.status == "holds" and verdict.metrics.faithfulness.value >= 0.9
+    placed = {n.node: n.sites for n in verdict.nodes}
+    assert placed["SV2"] == ["P15.L0.H2"] and placed["SA2"] == ["P14.L0.H0", "P14.L0.H1"]
+    assert cs.verify(ROOT / "specs" / "addition_1layer.yaml", rev).status == "holds"  # the paper's spec, unedited
+    paper = cs.verify(REVERSED_SPEC, "add_d5_l1_h3_t6K_s372001")
+    assert paper.status == "fails" and paper.metrics.faithfulness.value < 0.5
