@@ -8,6 +8,12 @@ protocol (``tasks.base``) and is built as ``Class(digits)``; ``digits`` is the t
 what the hypothesis language, the model card and expansion need, none of it needing torch.
 
 Importing this module does not import torch; resolving a plug-in imports the plug-in's module.
+
+>>> voc = vocabulary("add")
+>>> voc.layout(6).a(0), voc.layout(6, "reversed").a(0)
+(21, 15)
+>>> voc.root_parents(("A", 2), 3), voc.reaches(("ST", 0), ("SV", 2), 3)
+((('SA', 2),), True)
 """
 
 from __future__ import annotations
@@ -78,9 +84,6 @@ class TaskVocabulary:
     def reaches(self, source: VarKey, target: VarKey, digits: int) -> bool:
         """Whether changing ``source`` can change ``target`` (a variable reaches itself)."""
         return source == target or source in self.ancestors(target, digits)
-
-    def uses(self, name: str) -> bool:
-        return name in self.variables
 
 
 def _arithmetic(op: str) -> TaskVocabulary:
