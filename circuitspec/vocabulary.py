@@ -155,17 +155,19 @@ class ModelShape:
     d_mlp: int
     d_model: int
     d_head: int
+    layout: str | None = None  # the task's token layout (None: its default, the paper's for arithmetic)
 
     @classmethod
-    def from_config(cls, cfg, *, op: str, digits: int) -> "ModelShape":
-        """From a TransformerLens config (the sizes) and the task the model answers (op, digits)."""
+    def from_config(cls, cfg, *, op: str, digits: int, layout: str | None = None) -> "ModelShape":
+        """From a TransformerLens config (the sizes) and the task the model answers (op, digits, layout)."""
         sizes = {k: int(getattr(cfg, k)) for k in ("n_layers", "n_heads", "n_ctx", "d_mlp", "d_model", "d_head")}
-        return cls(op=op, digits=digits, **sizes)
+        return cls(op=op, digits=digits, layout=layout, **sizes)
 
     @property
     def text(self) -> str:
-        """``add d6 l2 h3``: how messages name a shape."""
-        return f"{self.op} d{self.digits} l{self.n_layers} h{self.n_heads}"
+        """``add d6 l2 h3`` (``add reversed d6 l2 h3``): how messages name a shape."""
+        layout = f" {self.layout}" if self.layout not in (None, "paper") else ""
+        return f"{self.op}{layout} d{self.digits} l{self.n_layers} h{self.n_heads}"
 
 
 def zoo_shape(op: str, digits: int, n_layers: int, n_heads: int, *, width: int = DEFAULT_WIDTH, d_head: int | None = None) -> ModelShape:

@@ -70,9 +70,9 @@ def _table(graph, title: str) -> Table:
     from circuitspec.spec.instance import instances, span_text
 
     shape = graph.graph["shape"]
-    from circuitspec.tasks.layout import Layout
+    from circuitspec.tasks.registry import vocabulary
 
-    layout = Layout(shape.digits)
+    layout = vocabulary(shape.op).layout(shape.digits, shape.layout)
     table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False, box=None)
     for col in ("node", "computes", "site", "at", "layers", "behaviour", "test", "feeds"):
         table.add_column(col, overflow="fold")

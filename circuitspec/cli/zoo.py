@@ -81,7 +81,7 @@ def _families_text(results) -> str:
 
 @app.command("train")
 def train_model(
-    name: str = typer.Argument(..., help="[ins1_]{add|sub|mix}_d{digits}_l{layers}_h{heads}[_t{K}K]_s{seed}"),
+    name: str = typer.Argument(..., help="[ins1_]{add|sub|mix}[_rev]_d{digits}_l{layers}_h{heads}[_t{K}K]_s{seed}"),
     steps: int = typer.Option(None, "--steps", help="training steps (default: from the name's _tNK)"),
     width: int = typer.Option(128, "--width", help="d_model; d_mlp = 4 * width"),
     d_head: int = typer.Option(None, "--d-head", help="default: width / 4"),

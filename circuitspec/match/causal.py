@@ -26,27 +26,6 @@ import torch
 from circuitspec.engine import Engine, Intervention, Site
 from circuitspec.stats import wilson
 from circuitspec.vocabulary import VarKey
-from circuitspec.tasks.layout import TOKEN_CHARS
-
-# Which question classes exercise a variable: its own operation's branch.
-_CLASS_PREFIX = {
-    "S": ("S",),
-    "M": ("M",),
-    "N": ("N",),
-    "G": ("M", "N"),  # GT
-}
-
-
-def classes_for(name: str, available: Sequence[str]) -> list[str]:
-    """The classes whose questions a variable is tested on (``SA`` -> S0..S5)."""
-    if name in ("OPR", "A"):
-        return list(available)
-    if name == "SGN":
-        prefixes: tuple[str, ...] = ("M", "N")
-    else:
-        prefixes = _CLASS_PREFIX.get(name[0], ())
-    return [c for c in available if c.startswith(prefixes)]
-
 
 @dataclass
 class Pairs:
@@ -119,8 +98,7 @@ def draw_pairs(
 
 def classes_claimed(engine: Engine, key: VarKey, explains: Sequence[str] = ()) -> list:
     """The classes a variable's pairs are drawn from: its own, within those the hypothesis claims ([None]: any)."""
-    claimed = [c for c in engine.task.available_classes() if not explains or c in explains]
-    return classes_for(key[0], claimed) or [None]
+    return [c for c in engine.task.classes_for(key[0]) if not explains or c in explains] or [None]
 
 
 def draw_tied(
@@ -248,8 +226,7 @@ def judge(engine: Engine, pairs: Pairs, pred: torch.Tensor, served: set[str], li
     if len(failures):
         r = int(failures[0])
         texts = engine.task.decode(torch.stack([pairs.base[r], pairs.source[r]]))
-        got = "".join(TOKEN_CHARS[t] for t in pred[r].tolist())
-        want = "".join(TOKEN_CHARS[t] for t in pairs.predicted[r].tolist())
+        want, got = engine.task.decode(torch.stack([pairs.predicted[r], pred[r]]))
         example = f"base {texts[0]} source {texts[1]}: predicted {want}, model gave {got}"
     gain = 0.0
     if lift is not None and informative.any():

@@ -23,7 +23,7 @@ Then, per site:
 - a useful site that no variable explains is ``unexplained``, with the best test it had.
 
 A(n) with 0 < n < digits has two routes in the causal model (its base digit and the carry
-from below): half of its pairs change it through the carry alone (``dag.root_parents`` kept),
+from below): half of its pairs change it through the carry alone (``TaskVocabulary.root_parents`` kept),
 so a head that copies only the column's digits cannot pass it.
 """
 
@@ -41,7 +41,7 @@ from circuitspec.engine import Engine, Site
 from circuitspec.engine.facts import Facts
 from circuitspec.match import candidates, causal, neurons
 from circuitspec.match.placement import Placement
-from circuitspec.tasks import dag
+from circuitspec.tasks.registry import vocabulary
 from circuitspec.vocabulary import VarKey, key_text
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -162,24 +162,14 @@ class Labels(BaseModel):
 
 
 def variable_keys(task) -> list[VarKey]:
-    """Every variable instance of the task's operation (OPR only where both operators occur)."""
-    op, digits = task.op, task.layout.digits
+    """Every variable instance of the task (OPR only where both operators occur)."""
+    digits = task.layout.digits
     out: list[VarKey] = []
-    for name, var in task.variables.items():
-        if op != "mix" and op not in var.ops or name == "OPR" and op != "mix":
+    for name, var in vocabulary(task.op).variables.items():
+        if name == "OPR" and task.op != "mix":
             continue
         out += [(name, n) for n in var.digit_range(digits)] if var.per_digit else [(name, None)]
     return out
-
-
-def reach(key: VarKey, layout) -> int:
-    """The first position that sees every digit ``key`` depends on."""
-    name, n = key
-    if name == "OPR":
-        return layout.opr
-    if n is None or name in ("SV", "MV", "NV", "A"):
-        return layout.d_prime(0)  # columns 0..n, whose last digit is D'(0)
-    return layout.d_prime(n)
 
 
 def _seed(seed: int, *parts) -> int:
@@ -190,11 +180,12 @@ def _seed(seed: int, *parts) -> int:
 def _pairs(engine: Engine, key: VarKey, params: LabelParams) -> causal.Pairs:
     """The variable's pairs; for a two-route variable, half of them through the non-digit route."""
     task = engine.task
-    ps = dag.parents(key, task.op, task.layout.digits)
+    voc, digits = vocabulary(task.op), task.layout.digits
+    ps = voc.parents(key, digits)
     if len(ps) == 1 and key[0] == "A":  # the top digit is the top carry: test it through both its routes
         p = causal.draw_pairs(engine, ps[0], n_pairs=params.pairs, keep=(), seed=_seed(params.seed, key))
         return causal.Pairs(key=key, base=p.base, source=p.source, predicted=p.predicted, gold=p.gold, dropped=p.dropped)
-    roots = dag.root_parents(key, task.op, task.layout.digits)
+    roots = voc.root_parents(key, digits)
     if not roots:
         return causal.draw_pairs(engine, key, n_pairs=params.pairs, keep=(), seed=_seed(params.seed, key))
     route = causal.draw_pairs(engine, key, n_pairs=params.pairs // 2, keep=roots, seed=_seed(params.seed, key, roots))
@@ -266,7 +257,7 @@ class _Run:
 
     def testable(self, key: VarKey, sites: Sequence[Site], served: set[str]) -> bool:
         """The variable lies within the sites' reach and can change a token they serve."""
-        if min(s.position for s in sites) < reach(key, self.engine.layout):
+        if min(s.position for s in sites) < self.engine.task.first_position(key):
             return False
         self.pairs(key)
         return bool(self._scope[key] & served)
@@ -324,9 +315,9 @@ def choose(scores: dict[VarKey, causal.Score], run: "_Run") -> tuple[list[VarKey
     What is left, most downstream first, are the labels: several only for a polysemantic site.
     """
     task = run.engine.task
-    op, digits = task.op, task.layout.digits
+    voc, digits = vocabulary(task.op), task.layout.digits
     passing = [k for k, s in scores.items() if run.passed(s)]
-    depth = {k: len(dag.ancestors(k, op, digits)) for k in passing}
+    depth = {k: len(voc.ancestors(k, digits)) for k in passing}
     order = sorted(passing, key=lambda k: (-depth[k], -scores[k].accuracy[0], key_text(k)))
     rel = run.relations
     coarser = {v for v in passing for u in passing if u != v and rel.function_of(v, u) and not run.equivalent(u, v)}
@@ -334,7 +325,7 @@ def choose(scores: dict[VarKey, causal.Score], run: "_Run") -> tuple[list[VarKey
     implied: list[VarKey] = []
     for k in order:
         merged = any(run.equivalent(k, c) for c in labels)
-        ancestor = any(k in dag.ancestors(c, op, digits) for c in labels)
+        ancestor = any(k in voc.ancestors(c, digits) for c in labels)
         (implied if k in coarser or merged or ancestor else labels).append(k)
     return labels, sorted(implied, key=key_text)
 

@@ -6,8 +6,9 @@ file. It is written next to the weights as ``NAME.json``. This module does not
 import torch, so listing a zoo stays cheap.
 
 Names follow the paper: ``[ins1_]{add|sub|mix}_d{digits}_l{layers}_h{heads}_t{steps/1000}K_s{seed}``,
-e.g. ``add_d6_l2_h3_t15K_s372001``. ``parse_name`` also accepts a name without the
-``_tNK`` part (the training length then comes from elsewhere).
+e.g. ``add_d6_l2_h3_t15K_s372001``; ``add_rev_d5_...`` is a model in the reversed layout (answer
+digits units first). ``parse_name`` also accepts a name without the ``_tNK`` part (the training
+length then comes from elsewhere).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from circuitspec.errors import ModelError
-from circuitspec.tasks.layout import D_VOCAB, MAX_DIGITS, Layout
+from circuitspec.errors import ModelError, TaskError
+from circuitspec.tasks.layout import MAX_DIGITS
+from circuitspec.tasks.registry import check_ref, vocabulary
 from circuitspec.vocabulary import DEFAULT_WIDTH, ModelShape, zoo_shape
 
 CARD_VERSION = 1
@@ -32,10 +34,10 @@ MAX_VOCAB = 65_536
 MAX_CTX = 4_096
 
 _NAME_RE = re.compile(
-    r"^(?P<ins1>ins1_)?(?P<op>add|sub|mix)_d(?P<digits>\d+)_l(?P<layers>\d+)_h(?P<heads>\d+)"
+    r"^(?P<ins1>ins1_)?(?P<op>add|sub|mix)(?P<rev>_rev)?_d(?P<digits>\d+)_l(?P<layers>\d+)_h(?P<heads>\d+)"
     r"(?:_t(?P<ksteps>\d+(?:\.\d+)?)K)?_s(?P<seed>\d+)$"
 )
-NAME_PATTERN = "[ins1_]{add|sub|mix}_d{digits}_l{layers}_h{heads}[_t{steps/1000}K]_s{seed}"
+NAME_PATTERN = "[ins1_]{add|sub|mix}[_rev]_d{digits}_l{layers}_h{heads}[_t{steps/1000}K]_s{seed}"
 NAME_CHARS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")  # a file name in any folder: no '/', no leading '.'
 NAME_RULE = "a model name is up to 200 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
 
@@ -58,12 +60,14 @@ class ParsedName:
     seed: int
     steps: int | None
     ins1: bool
+    layout: str | None = None  # "reversed" for _rev names, else the default
 
     def name(self, steps: int | None = None) -> str:
         steps = self.steps if steps is None else steps
         prefix = "ins1_" if self.ins1 else ""
         t = f"_t{format_ksteps(steps)}K" if steps is not None else ""
-        return f"{prefix}{self.op}_d{self.digits}_l{self.n_layers}_h{self.n_heads}{t}_s{self.seed}"
+        rev = "_rev" if self.layout == "reversed" else ""
+        return f"{prefix}{self.op}{rev}_d{self.digits}_l{self.n_layers}_h{self.n_heads}{t}_s{self.seed}"
 
 
 def format_ksteps(steps: int) -> str:
@@ -93,6 +97,7 @@ def parse_name(name: str) -> ParsedName:
         seed=int(m["seed"]),
         steps=steps,
         ins1=bool(m["ins1"]),
+        layout="reversed" if m["rev"] else None,
     )
 
 
@@ -120,8 +125,20 @@ class Architecture(_Strict):
 
 
 class TaskSpec(_Strict):
-    op: Literal["add", "sub", "mix"]
+    """The task a model answers: ``op`` is add, sub, mix or a plug-in task's import path
+    (``module:Class``, see ``tasks.registry``); ``digits`` is its size."""
+
+    op: str
     digits: int = Field(ge=1, le=MAX_DIGITS)
+    layout: str | None = Field(default=None, description="token layout (tasks.layout.LAYOUTS for arithmetic: paper, reversed); None: the task's default")
+
+    @field_validator("op")
+    @classmethod
+    def _task_loads(cls, v: str) -> str:
+        try:
+            return check_ref(v)
+        except TaskError as err:
+            raise ValueError(err.render()) from None
 
 
 class Recipe(_Strict):
@@ -247,10 +264,17 @@ class ModelCard(BaseModel):
     def _fits_task(self) -> ModelCard:
         """The task's questions must fit the architecture, or every forward pass fails."""
         a, t = self.architecture, self.task
-        if a.n_ctx != Layout(t.digits).n_ctx:
-            raise ValueError(f"{t.digits}-digit questions take {Layout(t.digits).n_ctx} tokens, but the architecture's n_ctx is {a.n_ctx}")
-        if a.d_vocab < D_VOCAB:
-            raise ValueError(f"the task uses {D_VOCAB} tokens, but the architecture's d_vocab is {a.d_vocab}")
+        voc = vocabulary(t.op)
+        if t.digits > voc.max_digits:
+            raise ValueError(f"{t.op} takes at most {voc.max_digits} digits, got {t.digits}")
+        try:
+            n_ctx = voc.layout(t.digits, t.layout).n_ctx
+        except TaskError as err:
+            raise ValueError(err.render()) from None
+        if a.n_ctx != n_ctx:
+            raise ValueError(f"{t.digits}-digit questions take {n_ctx} tokens, but the architecture's n_ctx is {a.n_ctx}")
+        if a.d_vocab < voc.d_vocab:
+            raise ValueError(f"the task uses {voc.d_vocab} tokens, but the architecture's d_vocab is {a.d_vocab}")
         return self
 
     @property
@@ -265,6 +289,7 @@ class ModelCard(BaseModel):
             d_mlp=a.d_mlp,
             d_model=a.d_model,
             d_head=a.d_head,
+            layout=self.task.layout,
         )
 
     @property

@@ -318,7 +318,7 @@ def measure(
     start = time.perf_counter()
     ops = ops_of(model.card.task.op)
     share = [questions] if len(ops) == 1 else [questions // 2, questions - questions // 2]
-    tasks = [model.task] if len(ops) == 1 else [make_task(op, model.card.task.digits) for op in ops]
+    tasks = [model.task] if len(ops) == 1 else [make_task(op, model.card.task.digits, model.card.task.layout) for op in ops]
     uniform = [uniform_blocks(t, n, seed + i) for i, (t, n) in enumerate(zip(tasks, share))]
     classes = class_batches(model.task, per_class, seed + 17) if per_class > 0 else {}
     fams = family_batches(model, family_size) if family_size else []

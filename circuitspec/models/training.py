@@ -143,7 +143,7 @@ def plan(
         command=command_for(full, steps, width, lr, threads, device, init_from, d_head, hard_fraction),
         torch_version=torch.__version__,
     )
-    return ModelCard(name=full, architecture=arch, task=TaskSpec(op=parsed.op, digits=parsed.digits), recipe=recipe)
+    return ModelCard(name=full, architecture=arch, task=TaskSpec(op=parsed.op, digits=parsed.digits, layout=parsed.layout), recipe=recipe)
 
 
 # --- ins1 initialisation -------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def train(
         bridge.train()
         module = getattr(bridge, "original_model", bridge)  # same parameters, without the bridge's wrapper
         digits = card.task.digits
-        task = make_task(card.task.op, digits)
+        task = make_task(card.task.op, digits, card.task.layout)
         n_answer = task.n_answer
         optimizer = torch.optim.AdamW(bridge.parameters(), lr=lr_at(0, recipe), betas=recipe.betas, weight_decay=recipe.weight_decay)
         generator = torch.Generator().manual_seed(recipe.seed)
@@ -311,7 +311,7 @@ def train(
         os.unlink(ckpt)
     recipe = recipe.model_copy(update={"train_seconds": round(seconds, 1)})
     card = card.model_copy(update={"recipe": recipe})
-    model = Model(bridge=bridge, card=card, task=make_task(card.task.op, digits))
+    model = Model(bridge=bridge, card=card, task=make_task(card.task.op, digits, card.task.layout))
     return Trained(model=model, losses=losses, seconds=seconds, resumed_from=resumed_from)
 
 

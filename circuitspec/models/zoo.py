@@ -31,7 +31,7 @@ class Model:
 
     bridge: Any  # transformer_lens.model_bridge.TransformerBridge
     card: ModelCard
-    task: Any  # circuitspec.tasks.ArithmeticTask
+    task: Any  # follows circuitspec.tasks.Task (ArithmeticTask or a plug-in)
     path: Path | None = field(default=None)
 
     @property
@@ -56,10 +56,11 @@ class Model:
         return self.bridge(tokens)
 
 
-def make_task(op: str, digits: int):
-    from circuitspec.tasks import ArithmeticTask
+def make_task(op: str, digits: int, layout: str | None = None):
+    """The task a card names (``tasks.registry``: built-in arithmetic or a plug-in class)."""
+    from circuitspec.tasks.registry import make_task as build
 
-    return ArithmeticTask(op, digits)
+    return build(op, digits, layout)
 
 
 def model_from_tensors(card: ModelCard, tensors, path: Path | None = None, device: str = "cpu") -> Model:
@@ -69,7 +70,7 @@ def model_from_tensors(card: ModelCard, tensors, path: Path | None = None, devic
     bridge = build_bridge(card.architecture, seed=0, device="cpu")
     bridge.load_state_dict(tensors, strict=True)
     bridge.eval()
-    model = Model(bridge=bridge, card=card, task=make_task(card.task.op, card.task.digits), path=path)
+    model = Model(bridge=bridge, card=card, task=make_task(card.task.op, card.task.digits, card.task.layout), path=path)
     return model.to(device) if device != "cpu" else model
 
 

@@ -141,9 +141,9 @@ def _position_labels(graph: nx.DiGraph) -> list[str]:
     shape = graph.graph.get("shape")
     if shape is None or getattr(shape, "n_ctx", None) is None:
         return []
-    from circuitspec.tasks.layout import Layout
+    from circuitspec.tasks.registry import vocabulary
 
-    lay = Layout(shape.digits)
+    lay = vocabulary(shape.op).layout(shape.digits, getattr(shape, "layout", None))
     return [lay.label(p) for p in range(min(shape.n_ctx, lay.n_ctx))]
 
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from circuitspec.spec.expr import BUILTINS, TemplateError, _did_you_mean
 from circuitspec.spec.forms import parse_answer, parse_position, parse_range, parse_template, parse_variables
-from circuitspec.vocabulary import QUESTION_CLASSES, VARIABLES
+from circuitspec.tasks.registry import is_builtin, vocabulary
+from circuitspec.vocabulary import VARIABLES
 
 if TYPE_CHECKING:  # pragma: no cover
     from circuitspec.spec.schema import Hypothesis, Node, NodeOverride
@@ -86,9 +87,18 @@ def check_node(node: Node) -> None:
         raise TemplateError(f"class {sorted(both)[0]!r} is both in breaks and in spares", subpath=("spares",))
 
 
-def _var_ok(name: str, op: str) -> bool:
-    ops = VARIABLES[name].ops
-    return op == "mix" or op in ops
+def _variable_problem(ref, voc) -> tuple[str, str | None] | None:
+    """(message, hint) when the task has no such variable, or it is written with the wrong arity."""
+    var = voc.variables.get(ref.name)
+    if var is None:
+        if ref.name in VARIABLES and is_builtin(voc.name):  # another operation's variable
+            return f"variable {ref.name} is not part of {voc.name!r} ({VARIABLES[ref.name].meaning})", f"variables for {voc.name}: " + ", ".join(voc.variables)
+        return f"unknown variable {ref.name!r}", _did_you_mean(ref.name, voc.variables)
+    if var.per_digit and ref.arg is None:
+        return f"variable {ref.name} needs a digit column, e.g. {ref.name}(n)", f"write {ref.name}(n)"
+    if not var.per_digit and ref.arg is not None:
+        return f"variable {ref.name} takes no digit column", f"write {ref.name} alone"
+    return None
 
 
 def semantic_problems(h: Hypothesis):
@@ -96,6 +106,8 @@ def semantic_problems(h: Hypothesis):
 
     Yields (path, message, hint); the first one is raised by validation and by the loader.
     """
+    voc = vocabulary(h.task)
+    classes = list(voc.classes)
     seen: dict[str, int] = {}
     for i, node in enumerate(h.nodes):
         if node.id in seen:
@@ -103,24 +115,20 @@ def semantic_problems(h: Hypothesis):
         seen.setdefault(node.id, i)
     for kind, items in (("nodes", h.nodes), ("override", h.override)):
         for i, node in enumerate(items):
-            for j, v in enumerate(node.computes or []):
-                name = parse_variables(v)[0].name
-                if not _var_ok(name, h.task):
-                    yield (kind, i, "computes", j), f"variable {name} is not part of {h.task!r} ({VARIABLES[name].meaning})", (
-                        "variables for " + h.task + ": " + ", ".join(n for n in VARIABLES if _var_ok(n, h.task))
-                    )
-            for j, v in enumerate((node.test.keep if node.test else None) or []):
-                name = parse_variables(v)[0].name
-                if not _var_ok(name, h.task):
-                    yield (kind, i, "test", "keep", j), f"variable {name} is not part of {h.task!r}", None
+            for field, texts in (("computes",), node.computes or []), (("test", "keep"), (node.test.keep if node.test else None) or []):
+                for j, v in enumerate(texts):
+                    for ref in parse_variables(v):
+                        problem = _variable_problem(ref, voc)
+                        if problem:
+                            yield (kind, i, *field, j), *problem
             for key in ("breaks", "spares"):
                 for j, v in enumerate(getattr(node, key) or []):
                     t = parse_template(v)
-                    if t.is_constant and v not in QUESTION_CLASSES[h.task]:
-                        yield (kind, i, key, j), f"unknown question class {v!r} for {h.task!r}", _did_you_mean(v, QUESTION_CLASSES[h.task])
+                    if t.is_constant and v not in classes:
+                        yield (kind, i, key, j), f"unknown question class {v!r} for {h.task!r}", _did_you_mean(v, classes)
     for j, v in enumerate(h.explains):
-        if v not in QUESTION_CLASSES[h.task]:
-            yield ("explains", j), f"unknown question class {v!r} for {h.task!r}", _did_you_mean(v, QUESTION_CLASSES[h.task])
+        if v not in classes:
+            yield ("explains", j), f"unknown question class {v!r} for {h.task!r}", _did_you_mean(v, classes)
     ids = [o.id for o in h.override]
     for i, oid in enumerate(ids):
         if oid in ids[:i]:

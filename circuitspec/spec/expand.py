@@ -41,7 +41,7 @@ from typing import Any
 
 import networkx as nx
 
-from circuitspec.errors import SpecError, closest
+from circuitspec.errors import SpecError, TaskError, closest
 from circuitspec.spec.expr import TemplateError, evaluate
 from circuitspec.spec.forms import (
     PositionSpec,
@@ -55,10 +55,8 @@ from circuitspec.spec.forms import (
 from circuitspec.spec.instance import NodeInstance, can_feed, span_text
 from circuitspec.spec.schema import Edge, Hypothesis, Node
 from circuitspec.spec.shape import applies_to, as_shape, shape_text
-from circuitspec.tasks.dag import ancestors, reaches
-from circuitspec.tasks.layout import Layout
-from circuitspec.vocabulary import QUESTION_CLASSES, VARIABLES, ModelShape, key_text
-from circuitspec.vocabulary import n_ctx as context
+from circuitspec.tasks.registry import TaskVocabulary, vocabulary
+from circuitspec.vocabulary import ModelShape, key_text
 
 MAX_INSTANCES = 20_000  # expanded nodes and edges, all templates together (bounds check time and memory)
 
@@ -66,7 +64,8 @@ MAX_INSTANCES = 20_000  # expanded nodes and edges, all templates together (boun
 class _Ctx:
     def __init__(self, shape: ModelShape) -> None:
         self.shape = shape
-        self.layout = Layout(shape.digits)
+        self.vocabulary = vocabulary(shape.op)
+        self.layout = self.vocabulary.layout(shape.digits, shape.layout)
         self.env = {
             "digits": shape.digits,
             "layers": shape.n_layers,
@@ -106,27 +105,23 @@ def _too_many(budget: int) -> str:
     return f"a hypothesis expands to at most {MAX_INSTANCES} nodes and edges in all; {budget} are left for this template"
 
 
-def _column(ctx: _Ctx, what: str, n: int, limit: int) -> None:
-    if not 0 <= n < limit:
-        raise TemplateError(
-            f"{what}({n}) does not exist with {ctx.shape.digits} digits", hint=f"{what}(n) needs 0 <= n <= {limit - 1}"
-        )
-
-
 def _resolve_ref(ref: tuple, scope: dict[str, int], ctx: _Ctx) -> int:
-    word, d = ref[0], ctx.shape.digits
-    lay = ctx.layout
+    try:
+        return _place(ref, scope, ctx)
+    except TaskError as err:  # a position the task's layout does not have
+        raise TemplateError(err.message, hint=err.hint) from None
+
+
+def _place(ref: tuple, scope: dict[str, int], ctx: _Ctx) -> int:
+    word, lay = ref[0], ctx.layout
     if word == "D":
         n = evaluate(ref[1], scope)
-        _column(ctx, "D", n, d)
         return lay.d(n)
     if word == "D'":
         n = evaluate(ref[1], scope)
-        _column(ctx, "D'", n, d)
         return lay.d_prime(n)
     if word == "A":
         n = evaluate(ref[1], scope)
-        _column(ctx, "A", n, d + 1)
         return lay.a(n)
     if word == "P":
         k = evaluate(ref[1], scope)
@@ -166,10 +161,9 @@ def _variables(texts: list[str], scope, ctx: _Ctx, field: tuple, *, drop_missing
     out: list[tuple[str, int | None]] = []
     for i, t in enumerate(texts):
         ref = parse_variables(t)[0]
-        var = VARIABLES[ref.name]
-        op = ctx.shape.op
-        if op != "mix" and op not in var.ops:
-            raise TemplateError(f"variable {ref.name} does not exist in {op} models", subpath=field + (i,))
+        var = ctx.vocabulary.variables.get(ref.name)
+        if var is None:
+            raise TemplateError(f"variable {ref.name} does not exist in {ctx.shape.op} models", subpath=field + (i,))
         if ref.arg is None:
             key = (ref.name, None)
         else:
@@ -207,7 +201,7 @@ def _answers(texts: list[str], scope, ctx: _Ctx, field: tuple) -> list[str]:
 
 def _classes(texts: list[str], scope, ctx: _Ctx, field: str) -> list[str]:
     out: list[str] = []
-    allowed = QUESTION_CLASSES[ctx.shape.op]
+    allowed = list(ctx.vocabulary.classes)
     for i, t in enumerate(texts):
         name = parse_template(t).render(scope)
         if name not in allowed:
@@ -317,12 +311,12 @@ def expand(h: Hypothesis, shape: Any, *, check_applies: bool = True) -> nx.DiGra
                 hint="pick a model inside applies_to, or widen applies_to",
                 **h.where("applies_to"),
             )
-    if shape.n_ctx != context(shape.digits):
+    ctx = _Ctx(shape)
+    if shape.n_ctx != ctx.layout.n_ctx:
         raise SpecError(
-            f"the model's context is {shape.n_ctx} tokens, but {shape.digits}-digit questions take {context(shape.digits)}",
+            f"the model's context is {shape.n_ctx} tokens, but {shape.digits}-digit questions take {ctx.layout.n_ctx}",
             **h.where(),
         )
-    ctx = _Ctx(shape)
     graph = nx.DiGraph(name=h.name, shape=shape, checks=h.checks, explains=list(h.explains))
     budget = _add_nodes(h, ctx, graph)
     for edge in h.edges:
@@ -405,7 +399,7 @@ def _add_link(edge: Edge, binding: dict[str, int], graph: nx.DiGraph, a: str, b:
             hint="the source must run in an earlier sub-layer at the same position, or in an earlier layer at an earlier position",
             **edge.where("flow"),
         )
-    _check_causal(edge, a, b, src, dst, graph.graph["shape"].op, graph.graph["shape"].digits)
+    _check_causal(edge, a, b, src, dst, vocabulary(graph.graph["shape"].op), graph.graph["shape"].digits)
     test = {"min_accuracy": edge.test.min_accuracy, "n_pairs": edge.test.pairs}
     if graph.has_edge(a, b):  # written twice: the stricter test stands
         data = graph.edges[a, b]
@@ -415,11 +409,11 @@ def _add_link(edge: Edge, binding: dict[str, int], graph: nx.DiGraph, a: str, b:
         graph.add_edge(a, b, required=not edge.optional, flow=edge.flow, **test)
 
 
-def _check_causal(edge: Edge, a: str, b: str, src: NodeInstance, dst: NodeInstance, op: str, digits: int) -> None:
+def _check_causal(edge: Edge, a: str, b: str, src: NodeInstance, dst: NodeInstance, voc: TaskVocabulary, digits: int) -> None:
     """A SpecError unless some variable of ``a`` can change some variable of ``b`` in the causal model."""
-    if any(reaches(u, v, op, digits) for u in src.variables for v in dst.variables):
+    if any(voc.reaches(u, v, digits) for u in src.variables for v in dst.variables):
         return
-    ups = sorted({key_text(p) for v in dst.variables for p in ancestors(v, op, digits) if p[0] != "OPR"})
+    ups = sorted({key_text(p) for v in dst.variables for p in voc.ancestors(v, digits) if p[0] != "OPR"})
     raise SpecError(
         f"edge {a} -> {b}: {a}'s {' | '.join(map(key_text, src.variables))} cannot change "
         f"{b}'s {' | '.join(map(key_text, dst.variables))} in the task's causal model",

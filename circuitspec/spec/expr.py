@@ -36,7 +36,6 @@ import re
 from dataclasses import dataclass
 
 from circuitspec.errors import TemplateError, closest
-from circuitspec.vocabulary import VARIABLES
 
 MAX_TEXT = 300  # longest template string accepted
 MAX_DEPTH = 32  # deepest nesting of parentheses / unary signs
@@ -326,15 +325,6 @@ class _Parser:
         if t.kind != "name":
             raise self.fail("a variable name such as SA(n)")
         self.take()
-        var = VARIABLES.get(t.text)
-        if var is None:
-            raise TemplateError(f"unknown variable {t.text!r}", hint=_did_you_mean(t.text, VARIABLES))
-        if var.per_digit:
-            if not self.at("("):
-                raise TemplateError(
-                    f"variable {t.text} needs a digit column, e.g. {t.text}(n)", hint=f"write {t.text}(n)"
-                )
+        if self.at("("):  # which variables exist, and which take a column, is the task's (spec.checks)
             return (t.text, self.call_arg())
-        if self.at("("):
-            raise TemplateError(f"variable {t.text} takes no digit column", hint=f"write {t.text} alone")
         return (t.text, None)

@@ -22,6 +22,8 @@ from circuitspec.spec.forms import (
     parse_template,
     parse_variables,
 )
+from circuitspec.errors import TaskError
+from circuitspec.tasks.registry import check_ref
 from circuitspec.vocabulary import NODE_SITE_KINDS, OPERATIONS, NodeSiteKind, Op
 
 
@@ -167,6 +169,16 @@ def _choice(allowed: tuple[str, ...], what: str):
     return check
 
 
+def _task(v: Any) -> str:
+    """A built-in operation, or the import path of a plug-in task class that loads."""
+    if not isinstance(v, str) or ":" not in v:
+        return _choice(OPERATIONS, "task")(v)
+    try:
+        return check_ref(v)
+    except TaskError as err:
+        raise TemplateError(err.message, hint=err.hint) from None
+
+
 def _ops(v: Any) -> list[str]:
     check = _choice(OPERATIONS, "operation")
     return [_wrap(sub, check, x) for sub, x in _items(v, "operation")]
@@ -199,7 +211,7 @@ ForEach = Annotated[
     dict[str, str | list[str]], BeforeValidator(_for_each, json_schema_input_type=dict[str, int | str | list[int | str]])
 ]
 Site = Annotated[NodeSiteKind, BeforeValidator(_choice(NODE_SITE_KINDS, "site kind"))]
-Task = Annotated[Op, BeforeValidator(_choice(OPERATIONS, "task"))]
+Task = Annotated[str, BeforeValidator(_task)]
 Ops = Annotated[list[Op], BeforeValidator(_ops, json_schema_input_type=str | list[str])]
 Share = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
 Count = Annotated[int, Field(strict=True, ge=1)]

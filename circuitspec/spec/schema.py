@@ -421,7 +421,7 @@ class Hypothesis(SpecModel):
     _what: ClassVar[str] = "hypothesis"
     name: Name = Field(description="short name, e.g. addition")
     description: Text = ""
-    task: Task = Field(description="operation whose questions the hypothesis explains: add, sub or mix")
+    task: Task = Field(description="the task whose questions the hypothesis explains: add, sub or mix, or a task class's import path (module:Class)")
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
     include: list[str] = Field(default=[], description="other spec files (relative to this one) whose nodes and edges this one starts from")
     override: list[NodeOverride] = Field(default=[], description="changes to included nodes")

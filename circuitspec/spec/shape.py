@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from circuitspec.errors import SpecError
+from circuitspec.errors import SpecError, TaskError
 from circuitspec.models.card import MAX_HEADS_PER_LAYER, MAX_LAYERS
 from circuitspec.spec.schema import Hypothesis
-from circuitspec.tasks.layout import MAX_DIGITS
-from circuitspec.vocabulary import DEFAULT_WIDTH, QUESTION_CLASSES, ModelShape
-from circuitspec.vocabulary import n_ctx as context
+from circuitspec.tasks.registry import is_builtin, vocabulary
+from circuitspec.vocabulary import DEFAULT_WIDTH, ModelShape
 
 
 class Applicability(NamedTuple):
@@ -33,27 +32,40 @@ def make_shape(
     d_model: int = DEFAULT_WIDTH,
     d_head: int | None = None,
     n_ctx: int | None = None,
+    layout: str | None = None,
 ) -> ModelShape:
     """A ``ModelShape`` from the numbers that matter to a hypothesis (the zoo's sizes by default:
     d_mlp = 4 * d_model, d_head = d_model / 4, as ``vocabulary.zoo_shape``)."""
     for what, v, lo in (("digits", digits, 1), ("layers", n_layers, 1), ("heads", n_heads, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise SpecError(f"{what} must be a positive integer, got {v!r}")
-    for what, v, hi in (("digits", digits, MAX_DIGITS), ("layers", n_layers, MAX_LAYERS), ("heads", n_heads, MAX_HEADS_PER_LAYER)):
+    if not is_builtin(op) and ":" not in str(op):
+        raise SpecError(f"unknown operation {op!r}", hint="allowed: add, sub, mix, or a task class's import path")
+    try:
+        voc = vocabulary(op)
+    except TaskError as err:
+        raise SpecError(err.message, hint=err.hint) from None
+    for what, v, hi in (("digits", digits, voc.max_digits), ("layers", n_layers, MAX_LAYERS), ("heads", n_heads, MAX_HEADS_PER_LAYER)):
         if v > hi:
             raise SpecError(f"{what} must be at most {hi}, got {v}")
-    if op not in QUESTION_CLASSES:
-        raise SpecError(f"unknown operation {op!r}", hint="allowed: add, sub, mix")
     return ModelShape(
         op=op,
         digits=digits,
         n_layers=n_layers,
         n_heads=n_heads,
-        n_ctx=context(digits) if n_ctx is None else n_ctx,
+        n_ctx=layout_of(voc, digits, layout).n_ctx if n_ctx is None else n_ctx,
         d_mlp=4 * d_model if d_mlp is None else d_mlp,
         d_model=d_model,
         d_head=d_head if d_head is not None else max(1, d_model // 4),
+        layout=layout,
     )
+
+
+def layout_of(voc, digits: int, layout: str | None):
+    try:
+        return voc.layout(digits, layout)
+    except TaskError as err:
+        raise SpecError(err.message, hint=err.hint) from None
 
 
 def as_shape(shape: Any) -> ModelShape:
@@ -66,7 +78,7 @@ def as_shape(shape: Any) -> ModelShape:
 
 
 def shape_text(shape: ModelShape) -> str:
-    return f"{shape.op} d{shape.digits} l{shape.n_layers} h{shape.n_heads}"
+    return shape.text
 
 
 def applies_to(h: Hypothesis, shape: Any) -> Applicability:

@@ -28,26 +28,32 @@ from circuitspec.vocabulary import VARIABLES, Variable, VarKey
 from circuitspec.vocabulary import variable as lookup_variable
 
 
+# Which question classes exercise a variable: its own operation's branch.
+_CLASS_PREFIX = {"S": ("S",), "M": ("M",), "N": ("N",), "G": ("M", "N")}
+
+
 class ArithmeticTask:
-    """``op`` in add / sub / mix, ``digits`` from 1 to 20; name like ``add_d6``."""
+    """``op`` in add / sub / mix, ``digits`` from 1 to 20, ``layout`` one of ``layout.LAYOUTS``
+    (the paper's, or the answer digits reversed); name like ``add_d6`` (``add_d6_reversed``)."""
 
     d_vocab = D_VOCAB
 
-    def __init__(self, op: str, digits: int) -> None:
+    def __init__(self, op: str, digits: int, layout: str = "paper") -> None:
         self.op = check_op(op)
         self.digits = check_digits(digits)
-        self.name = f"{op}_d{digits}"
-        self.layout = Layout(digits)
+        self.layout = Layout(digits, layout)
+        self.name = f"{op}_d{digits}" + ("" if layout == "paper" else f"_{layout}")
         self.n_ctx = self.layout.n_ctx
         self.n_answer = digits + 2
 
     def __repr__(self) -> str:
-        return f"ArithmeticTask({self.op!r}, {self.digits})"
+        return f"ArithmeticTask({self.op!r}, {self.digits}" + ("" if self.layout.order == "paper" else f", {self.layout.order!r}") + ")"
 
     # ---- tokens ---------------------------------------------------------------------------
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        """Tokens of questions in the paper's notation, ``133357+182243=+0315600``.
+        """Tokens of questions in the paper's notation, ``133357+182243=+0315600`` (answer digits
+        in the layout's order: ``133357+182243=+0065130`` reversed).
 
         A question may stop after ``=``; its gold answer is then filled in.
         """
@@ -139,7 +145,7 @@ class ArithmeticTask:
         return self._assemble(x, y, opr)
 
     def answers(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Gold answer tokens [B, n_answer] (sign, A(digits)..A(0)) from the question part."""
+        """Gold answer tokens [B, n_answer] (sign, then the answer digits in the layout's order) from the question part."""
         return self.causal_answer(tokens, {})
 
     # ---- variables and classes -------------------------------------------------------------
@@ -182,6 +188,12 @@ class ArithmeticTask:
             variables = causal.evaluate(x, y, opr)
         index = classes.classify(variables)
         return index - (len(classes.ADD_CLASSES) if self.op == "sub" else 0)
+
+    def classes_for(self, name: str) -> list[str]:
+        """The classes (of those that exist at this digit count) whose questions a variable is
+        tested on: its own operation's branch (``SA`` -> S0..S5, ``GT`` and ``SGN`` -> M and N)."""
+        prefixes = _CLASS_PREFIX.get("G" if name == "SGN" else name[0], ()) if name not in ("OPR", "A") else None
+        return [c for c in self.available_classes() if prefixes is None or c.startswith(prefixes)]
 
     def tricase_questions(
         self, column: int, per_case: int, generator: torch.Generator, *, name: str | None = None
@@ -245,7 +257,7 @@ class ArithmeticTask:
                 raise TaskError(f"override of {name} outside 0..{VARIABLES[name].values - 1}")
             resolved[key] = value
         values = causal.evaluate(x, y, opr, resolved)
-        return torch.cat([values["sign"][:, None], values["A"].flip(1)], dim=1).long()
+        return torch.cat([values["sign"][:, None], self.layout.in_order(values["A"])], dim=1).long()
 
     def path_answer(
         self, base: torch.Tensor, source: torch.Tensor, sender: VarKey, receivers: Sequence[VarKey]
@@ -261,7 +273,7 @@ class ArithmeticTask:
         value = causal.pick(causal.evaluate(sx, sy, sopr), sender)
         overrides = causal.seen_by(x, y, opr, sender, value, [self.check_key(r) for r in receivers])
         values = causal.evaluate(x, y, opr, overrides)
-        return torch.cat([values["sign"][:, None], values["A"].flip(1)], dim=1).long()
+        return torch.cat([values["sign"][:, None], self.layout.in_order(values["A"])], dim=1).long()
 
     def reaches(self, source: VarKey, target: VarKey) -> bool:
         """Whether changing ``source`` can change ``target`` in the causal model (``tasks.dag``)."""
@@ -272,6 +284,15 @@ class ArithmeticTask:
         the carry cascade (``ST(2)``, ``ST(3)`` for ST(1) -> SV(3)); ``tie`` makes them so."""
         family = source[0][0]
         return [(dag.GATES[family], c) for c in dag.tie_columns(source, target)] if family in dag.GATES else []
+
+    def first_position(self, key: VarKey) -> int:
+        """The first position that sees every digit ``key`` depends on."""
+        name, n = self.check_key(key)
+        if name == "OPR":
+            return self.layout.opr
+        if n is None or name in ("SV", "MV", "NV", "A"):
+            return self.layout.d_prime(0)  # columns 0..n, whose last digit is D'(0)
+        return self.layout.d_prime(n)
 
     def cascade_gate(self, key: VarKey) -> VarKey | None:
         """For a cascaded variable above column 0 (``SV(3)``), the TriCase that passes the
@@ -307,7 +328,7 @@ class ArithmeticTask:
 
     def _assemble(self, x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor) -> torch.Tensor:
         values = causal.evaluate(x, y, opr, answer_only=True)
-        return assemble(x, y, opr, values["sign"], values["A"])
+        return assemble(x, y, opr, values["sign"], values["A"], self.layout)
 
     def _check_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.shape[1] != self.n_ctx:

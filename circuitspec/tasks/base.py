@@ -7,6 +7,11 @@ prediction from here.
 
 Questions travel as ``LongTensor[B, n_ctx]`` token batches holding the gold answer;
 answer tokens are the last ``n_answer`` positions (``layout.answer_positions``).
+
+A task other than arithmetic plugs in as a class named by import path (``tasks.registry``):
+``Class(digits)`` follows this protocol, and its class attribute ``vocabulary`` (a
+``TaskVocabulary``) tells the hypothesis language its variables, classes, layout and DAG
+without torch. ``examples/reverse_task.py`` is one.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ class Counterfactuals:
 @runtime_checkable
 class Task(Protocol):
     name: str
-    op: str  # the operation its questions use (add, sub, mix): part of a model's shape
-    layout: Layout
+    op: str  # what names the task in specs and cards: add, sub, mix or an import path; part of a model's shape
+    layout: Layout  # or a plug-in's own: d(n), a(n), predicts(n), answer_positions, answer_labels, label(p), n_ctx, digits
     n_ctx: int
     d_vocab: int
     n_answer: int
@@ -73,6 +78,12 @@ class Task(Protocol):
     def class_names(self) -> list[str]: ...
 
     def classes(self, tokens: torch.Tensor) -> torch.Tensor: ...
+
+    def available_classes(self) -> list[str]: ...
+
+    def classes_for(self, name: str) -> list[str]: ...  # the classes a variable's pairs are drawn from
+
+    def first_position(self, key: VarKey) -> int: ...
 
     def causal_answer(
         self, tokens: torch.Tensor, overrides: Mapping[VarKey, torch.Tensor]

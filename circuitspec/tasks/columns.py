@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from circuitspec.tasks.layout import EQUALS, MINUS, PLUS
+from circuitspec.tasks.layout import EQUALS, MINUS, PLUS, Layout
 
 
 def split(tokens: torch.Tensor, digits: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -22,11 +22,13 @@ def split(tokens: torch.Tensor, digits: int) -> tuple[torch.Tensor, torch.Tensor
 
 
 def assemble(
-    x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor, sign: torch.Tensor, answer: torch.Tensor
+    x: torch.Tensor, y: torch.Tensor, opr: torch.Tensor, sign: torch.Tensor, answer: torch.Tensor, layout: Layout | None = None
 ) -> torch.Tensor:
-    """Token batch from operands, operator, sign token [B] and answer digits [B, digits+1] (units first)."""
+    """Token batch from operands, operator, sign token [B] and answer digits [B, digits+1] (units
+    first), the answer in ``layout``'s order (default: the paper's)."""
     rows = x.shape[0]
     op_token = torch.where(opr == 1, MINUS, PLUS)
     equals = torch.full((rows, 1), EQUALS, device=x.device)
-    parts = [x.flip(1), op_token[:, None], y.flip(1), equals, sign[:, None], answer.flip(1)]
+    answer = layout.in_order(answer) if layout is not None else answer.flip(1)
+    parts = [x.flip(1), op_token[:, None], y.flip(1), equals, sign[:, None], answer]
     return torch.cat([p.long() for p in parts], dim=1)

@@ -31,7 +31,7 @@ def build(task, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, k
     x, y, opr = split(tokens, digits)
     rows = x.shape[0]
     base_values = causal.evaluate(x, y, opr)
-    gold = torch.cat([base_values["sign"][:, None], base_values["A"].flip(1)], dim=1)
+    gold = torch.cat([base_values["sign"][:, None], task.layout.in_order(base_values["A"])], dim=1)
 
     found = torch.zeros(rows, dtype=torch.bool, device=x.device)
     partial = found.clone()  # a source that differs and keeps, but is not informative
@@ -50,7 +50,7 @@ def build(task, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, k
             keeps = torch.ones_like(differs)
             for kept in keep:
                 keeps &= (_pick(values, kept) == _pick(base_values, kept).repeat_interleave(k)).view(rows, k)
-            predicted = _predict(x, y, opr, key, _pick(values, key), k)
+            predicted = _predict(x, y, opr, key, _pick(values, key), k, task.layout)
             informative = (predicted != gold.repeat_interleave(k, 0)).any(1).view(rows, k)
             differs_ever |= differs.any(1)
             keeps_ever |= (differs & keeps).any(1)
@@ -61,8 +61,8 @@ def build(task, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, k
 
     sx, sy, sopr = (torch.where(found[:, None] if c.dim() == 2 else found, c, f) for c, f in zip(chosen, fallback))
     source_values = causal.evaluate(sx, sy, sopr)
-    source = assemble(sx, sy, sopr, source_values["sign"], source_values["A"])
-    predicted = _predict(x, y, opr, key, _pick(source_values, key), 1).long()
+    source = assemble(sx, sy, sopr, source_values["sign"], source_values["A"], task.layout)
+    predicted = _predict(x, y, opr, key, _pick(source_values, key), 1, task.layout).long()
     reason = _reasons(task, key, keep, found, differs_ever, keeps_ever)
     return Counterfactuals(key=key, base=tokens, source=source, predicted=predicted, valid=found, reason=reason)
 
@@ -98,11 +98,11 @@ def _pick(values: dict[str, torch.Tensor], key: VarKey) -> torch.Tensor:
     return values[name] if n is None else values[name][:, n]
 
 
-def _predict(x, y, opr, key: VarKey, value: torch.Tensor, k: int) -> torch.Tensor:
+def _predict(x, y, opr, key: VarKey, value: torch.Tensor, k: int, layout) -> torch.Tensor:
     """Causal model's answer tokens for each base (repeated k times) with ``key`` := value."""
     rep = [t.repeat_interleave(k, 0) for t in (x, y, opr)]
     values = causal.evaluate(*rep, {key: value})
-    return torch.cat([values["sign"][:, None], values["A"].flip(1)], dim=1)
+    return torch.cat([values["sign"][:, None], layout.in_order(values["A"])], dim=1)
 
 
 def _take_first(current, candidates, ok: torch.Tensor, open_rows: torch.Tensor, rows: int, k: int):

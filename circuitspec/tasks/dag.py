@@ -11,8 +11,6 @@ route cannot pass.
 [('SA', 2), ('SV', 1)]
 >>> ("ST", 0) in ancestors(("SV", 1), "add", 3)
 True
->>> root_parents(("A", 2), "add", 3)
-(('SA', 2),)
 """
 
 from __future__ import annotations
@@ -57,14 +55,6 @@ def ancestors(key: VarKey, op: str, digits: int) -> frozenset[VarKey]:
         out.add(p)
         out |= ancestors(p, op, digits)
     return frozenset(out)
-
-
-def root_parents(key: VarKey, op: str, digits: int) -> tuple[VarKey, ...]:
-    """The parents of ``key`` that are computed from digits alone, when ``key`` also has
-    parents that are not (A(n)'s SA(n) beside SV(n-1)); else ()."""
-    ps = parents(key, op, digits)
-    roots = tuple(p for p in ps if not parents(p, op, digits))
-    return roots if roots and len(roots) < len(ps) else ()
 
 
 # ---- edges: which variables an edge may join, and the ties its change must pass through ----------

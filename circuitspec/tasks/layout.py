@@ -4,11 +4,16 @@ The hypothesis language (``spec/``) resolves symbolic positions such as ``D'(3)`
 or ``predicts A(2)`` and checks variable names through this module, so it must stay
 importable without torch.
 
-Layout for ``digits`` = n (the paper's, so its checkpoints load)::
+Layout for ``digits`` = n: the paper's (``paper``, the default, so its checkpoints load)::
 
     D(n-1) .. D(0)  OPR  D'(n-1) .. D'(0)  =  sign  A(n) .. A(0)
 
-Index 0 of a digit is the units digit. ``n_ctx = 3n + 4`` (``vocabulary.n_ctx``).
+or with the answer digits reversed (``reversed``, units first, as models that emit the answer in
+the order it is computed are trained)::
+
+    D(n-1) .. D(0)  OPR  D'(n-1) .. D'(0)  =  sign  A(0) .. A(n)
+
+Index 0 of a digit is the units digit. ``n_ctx = 3n + 4`` (``vocabulary.n_ctx``) either way.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ MAX_DIGITS = 20
 PLUS, MINUS, EQUALS, TIMES, DIVIDE = 10, 11, 12, 13, 14
 D_VOCAB = 15
 TOKEN_CHARS = "0123456789+-=*/"
+
+LAYOUTS = ("paper", "reversed")
+
 
 def check_digits(digits: int) -> int:
     if not isinstance(digits, int) or isinstance(digits, bool) or not 1 <= digits <= MAX_DIGITS:
@@ -42,12 +50,19 @@ def check_op(op: str) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each token sits for a given number of digits."""
+    """Where each token sits for a given number of digits, in the ``order`` of LAYOUTS."""
 
     digits: int
+    order: str = "paper"
 
     def __post_init__(self) -> None:
         check_digits(self.digits)
+        if self.order not in LAYOUTS:
+            raise unknown("layout", self.order, LAYOUTS, TaskError)
+
+    @property
+    def reversed(self) -> bool:
+        return self.order == "reversed"
 
     @property
     def n_ctx(self) -> int:
@@ -78,7 +93,7 @@ class Layout:
     def a(self, n: int) -> int:
         """Position of answer digit n (n = digits is the top digit)."""
         self._check_column(n, self.digits + 1, "A")
-        return 3 * self.digits + 3 - n
+        return self.sign + 1 + n if self.reversed else 3 * self.digits + 3 - n
 
     def predicts(self, n: int) -> int:
         """Position whose logits predict answer digit n (the token before it)."""
@@ -86,13 +101,18 @@ class Layout:
 
     @property
     def answer_positions(self) -> list[int]:
-        """Positions of the answer tokens (sign, then A(digits) .. A(0))."""
+        """Positions of the answer tokens (sign, then the answer digits in the layout's order)."""
         return list(range(self.sign, self.n_ctx))
 
     @property
     def answer_labels(self) -> list[str]:
         """Paper labels of the answer tokens, aligned with ``answer_positions``."""
-        return ["sign"] + [f"A{n}" for n in range(self.digits, -1, -1)]
+        columns = range(self.digits + 1) if self.reversed else range(self.digits, -1, -1)
+        return ["sign"] + [f"A{n}" for n in columns]
+
+    def in_order(self, answer):
+        """Answer digits [B, digits+1] (units first) in the layout's token order."""
+        return answer if self.reversed else answer.flip(1)
 
     def label(self, position: int) -> str:
         """Paper label of a token position: D5, OPR, D'0, =, A7 (the sign) .. A0."""
@@ -107,7 +127,9 @@ class Layout:
             return f"D'{2 * n - position}"
         if position == self.equals:
             return "="
-        return f"A{3 * n + 3 - position}"
+        if position == self.sign:
+            return f"A{n + 1}"  # the paper's label of the sign token
+        return self.answer_labels[position - self.sign]
 
     def _check_column(self, n: int, limit: int, what: str) -> None:
         if not 0 <= n < limit:

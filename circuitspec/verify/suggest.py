@@ -7,7 +7,7 @@
    (``spec.generalise``).
 3. Candidate edges: every ordered pair of candidate nodes whose sites can carry information
    (``spec.instance.site_can_feed``) and whose variables the causal model connects
-   (``tasks.dag.reaches``), as ``expand`` would accept them.
+   (``TaskVocabulary.reaches``), as ``expand`` would accept them.
 4. The whole candidate hypothesis is verified on the model (``verify.core``, the one core): a
    node is kept where it is confirmed, an edge where path patching confirms it. What is left is
    written, with the evidence as comments (``spec.writer``), and checked to load.
@@ -33,7 +33,7 @@ from circuitspec.spec.generalise import Finding, Pattern, drafts, name_patterns,
 from circuitspec.spec.loader import to_data
 from circuitspec.spec.patch import unified_patch
 from circuitspec.spec.writer import EdgeDraft, document
-from circuitspec.tasks.dag import reaches
+from circuitspec.tasks.registry import vocabulary
 from circuitspec.verify.core import verify_model
 from circuitspec.verify.labels import load_or_label
 from circuitspec.verify.verdict import Verdict
@@ -80,6 +80,7 @@ def _stage(site: Site) -> tuple[int, int, str]:
 def candidate_edges(graph, sites: dict[str, list[Site]], new: set[str], known: set[tuple[str, str]]) -> list[tuple[str, str]]:
     """Ordered pairs (one end in ``new``, not in ``known``) whose sites can feed and whose variables connect."""
     shape = graph.graph["shape"]
+    voc = vocabulary(shape.op)
     out = []
     for a, b in itertools.permutations(sorted(sites), 2):
         if (a not in new and b not in new) or (a, b) in known:
@@ -87,7 +88,7 @@ def candidate_edges(graph, sites: dict[str, list[Site]], new: set[str], known: s
         if not all(site_can_feed(_stage(x), _stage(y)) for x in sites[a] for y in sites[b]):
             continue
         va, vb = graph.nodes[a]["instance"].variables, graph.nodes[b]["instance"].variables
-        if any(reaches(u, v, shape.op, shape.digits) for u in va for v in vb):
+        if any(voc.reaches(u, v, shape.digits) for u in va for v in vb):
             out.append((a, b))
     return out
 
