@@ -158,8 +158,10 @@ class ModelShape:
 
     @classmethod
     def from_config(cls, cfg, *, op: str, digits: int) -> "ModelShape":
-        """From a TransformerLens config (the sizes) and the task the model answers (op, digits)."""
-        sizes = {k: int(getattr(cfg, k)) for k in ("n_layers", "n_heads", "n_ctx", "d_mlp", "d_model", "d_head")}
+        """From a TransformerLens config (the sizes) and the task the model answers (op, digits).
+        An attention-only model has ``d_mlp`` 0: it has no MLP sites."""
+        sizes = {k: int(getattr(cfg, k)) for k in ("n_layers", "n_heads", "n_ctx", "d_model", "d_head")}
+        sizes["d_mlp"] = 0 if getattr(cfg, "attn_only", False) else int(cfg.d_mlp)
         return cls(op=op, digits=digits, **sizes)
 
     @property
