@@ -302,13 +302,24 @@ def import_model(
     out: Path = typer.Option(Path("runs/zoo"), "--out"),
     questions: int = typer.Option(100_000, "--questions", help="uniform questions to measure it on (0: skip)"),
     per_class: int = typer.Option(1_000, "--per-class"),
+    act_fn: str = typer.Option("relu", "--act-fn", help="the MLP's activation: relu, gelu, gelu_new or silu (weights do not say)"),
+    normalization: str = typer.Option(
+        None, "--normalization", help="LNPre for a checkpoint without norm weights that normalizes (else: none); LN and RMS are read from the weights"
+    ),
     force: bool = typer.Option(False, "--force"),
 ) -> None:
-    """Import a TransformerLens checkpoint (e.g. the paper's), measure it and save it with a card."""
+    """Import a TransformerLens checkpoint (e.g. the paper's), measure it and save it with a card.
+    What the weights cannot fit (a gated MLP, grouped-query attention, ...) is refused with the reason."""
+    from circuitspec.errors import ModelError, unknown
+    from circuitspec.models.card import ACT_FNS, NORMALIZATIONS
     from circuitspec.models.evaluate import measure
     from circuitspec.models.zoo import import_pth, save
 
-    model = import_pth(pth, op, name=name)
+    if act_fn not in ACT_FNS:
+        raise unknown("activation function", act_fn, ACT_FNS, ModelError)
+    if normalization is not None and normalization not in NORMALIZATIONS:
+        raise unknown("normalization", normalization, [n for n in NORMALIZATIONS if n], ModelError)
+    model = import_pth(pth, op, name=name, act_fn=act_fn, normalization=normalization)
     if questions:
         model.card = model.card.model_copy(update={"results": measure(model, questions, per_class)})
     path = save(model, out, overwrite=force)

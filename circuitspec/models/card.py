@@ -105,18 +105,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ACT_FNS = ("relu", "gelu", "gelu_new", "silu")
+NORMALIZATIONS = ("LN", "LNPre", "RMS", None)
+POSITIONAL_EMBEDDINGS = ("standard", "rotary")
+
+
 class Architecture(_Strict):
-    """TransformerLens-style decoder: learned absolute positions, pre-LN, MLP after attention."""
+    """A TransformerLens decoder (``TransformerBridge.boot_native``): attention then an MLP in each
+    block (attention only with ``attn_only``, then ``d_mlp`` is 0), pre-normalization of the
+    given type (None: none), learned absolute positions or rotary ones over the whole head.
+    The zoo's models are the first family (LN, standard, relu / gelu); the engine runs the rest
+    through its hooked path."""
 
     n_layers: int = Field(ge=1, le=MAX_LAYERS)
     n_heads: int = Field(ge=1, le=MAX_HEADS_PER_LAYER)
     d_model: int = Field(ge=1, le=MAX_WIDTH)
     d_head: int = Field(ge=1, le=MAX_WIDTH)
-    d_mlp: int = Field(ge=1, le=MAX_WIDTH)
+    d_mlp: int = Field(ge=0, le=MAX_WIDTH)
     n_ctx: int = Field(ge=2, le=MAX_CTX)
     d_vocab: int = Field(default=15, ge=2, le=MAX_VOCAB)
-    act_fn: Literal["relu", "gelu"] = "relu"
-    normalization: Literal["LN"] = "LN"
+    act_fn: Literal["relu", "gelu", "gelu_new", "silu"] = "relu"
+    normalization: Literal["LN", "LNPre", "RMS"] | None = "LN"
+    positional_embedding: Literal["standard", "rotary"] = "standard"
+    attn_only: bool = False
+
+    @model_validator(mode="after")
+    def _mlp_or_not(self) -> "Architecture":
+        if self.attn_only != (self.d_mlp == 0):
+            raise ValueError("d_mlp is 0 exactly when attn_only is set (an attention-only model has no MLPs)")
+        return self
 
 
 class TaskSpec(_Strict):
