@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from circuitspec.cli.output import table_console
+from circuitspec.models.card import ARCH_HELP
 
 app = typer.Typer(no_args_is_help=True, help="The model zoo: list, train, evaluate, import and export models.")
 
@@ -95,6 +96,7 @@ def train_model(
     per_class: int = typer.Option(10_000, "--per-class", help="class-stratified test questions per class"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing model of that name in --out"),
     hard_fraction: float = typer.Option(0.0, "--hard-fraction", help="share of each batch drawn from sparse and cascade questions"),
+    arch: str = typer.Option("", "--arch", help="architecture outside the zoo's LN / standard / relu family, " + ARCH_HELP),
 ) -> None:
     """Train a model by name, measure it and save it (rerun the same command to resume after an interruption)."""
     import time
@@ -114,7 +116,7 @@ def train_model(
         torch.set_num_threads(threads)  # evaluation too, not just training
     card = plan(
         name, steps=steps, width=width, d_head=d_head, lr=lr, device=device, threads=threads or None,
-        init_from=init_from, checkpoint_every=checkpoint_every or None, hard_fraction=hard_fraction,
+        init_from=init_from, checkpoint_every=checkpoint_every or None, hard_fraction=hard_fraction, arch=arch,
     )
     if not force and any(p.exists() for p in paths_for(out, card.name)):
         raise ModelError(f"model {card.name!r} already exists in {out}", file=str(out), hint="pass --force to overwrite, or choose --out")

@@ -293,6 +293,44 @@ class ModelCard(BaseModel):
         return self.model_dump_json(indent=2) + "\n"
 
 
+ARCH_HELP = "comma-separated: a normalization (LN, LNPre, RMS, none), positions (standard, rotary), an activation (relu, gelu, gelu_new, silu), attn-only"
+
+
+def parse_arch(text: str) -> dict:
+    """``RMS,rotary,silu`` -> the ``Architecture`` fields it sets (ModelError for a word it does not know).
+    The zoo's family (LN, standard, relu) is the default, so ``arch_text`` of it is empty."""
+    fields: dict = {}
+    words = {**{str(n).lower(): ("normalization", n) for n in NORMALIZATIONS}, **{p: ("positional_embedding", p) for p in POSITIONAL_EMBEDDINGS}}
+    words.update({a: ("act_fn", a) for a in ACT_FNS})
+    words["attn-only"] = ("attn_only", True)
+    for word in (w.strip() for w in text.split(",") if w.strip()):
+        if word.lower() not in words:
+            from circuitspec.errors import unknown
+
+            raise unknown("architecture word", word, [*(str(n) for n in NORMALIZATIONS if n), "none", *POSITIONAL_EMBEDDINGS, *ACT_FNS, "attn-only"], ModelError)
+        field, value = words[word.lower()]
+        if field in fields and fields[field] != value:
+            raise ModelError(f"--arch {text!r} sets {field} twice", hint=ARCH_HELP)
+        fields[field] = value
+    if fields.get("attn_only"):
+        fields["d_mlp"] = 0
+    return fields
+
+
+def arch_text(arch: Architecture) -> str:
+    """The ``--arch`` words of an architecture outside the zoo's family ('' for LN, standard, relu)."""
+    words = []
+    if arch.normalization != "LN":
+        words.append(str(arch.normalization) if arch.normalization else "none")
+    if arch.positional_embedding != "standard":
+        words.append(arch.positional_embedding)
+    if arch.act_fn != "relu":
+        words.append(arch.act_fn)
+    if arch.attn_only:
+        words.append("attn-only")
+    return ",".join(words)
+
+
 def default_architecture(digits: int, n_layers: int, n_heads: int, width: int = DEFAULT_WIDTH, d_head: int | None = None) -> Architecture:
     """The zoo's shape (``vocabulary.zoo_shape``): d_head = width / 4 unless given, d_mlp = 4 * width."""
     s = zoo_shape("add", digits, n_layers, n_heads, width=width, d_head=d_head)
