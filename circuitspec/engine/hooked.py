@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import torch
 
+from circuitspec.errors import EngineError
+
 # clean-pass activation name -> hook name in one layer (``resid_pre`` has one more entry: the final stream)
 _HOOKS = {
     "resid_pre": "blocks.{layer}.hook_resid_pre",
@@ -51,7 +53,7 @@ def clean_pass(
     MLP activations are empty lists. ``track``: leave the activations in the autograd graph."""
     unknown = set(capture) - set(_HOOKS)
     if unknown:
-        raise ValueError(f"the hooked pass cannot capture {sorted(unknown)}")
+        raise EngineError(f"the hooked pass cannot capture {sorted(unknown)}", hint="q, k and v are the fast path's alone")
     n_layers = bridge.cfg.n_layers
     cache: dict[str, list[torch.Tensor]] = {name: [None] * n_layers for name in capture}  # type: ignore[list-item]
     hooks = []

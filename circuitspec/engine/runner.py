@@ -38,7 +38,7 @@ from circuitspec.engine.interventions import Intervention
 from circuitspec.engine.recall import CleanPasses
 from circuitspec.engine.sites import Site
 from circuitspec.engine.stats import MeanStats
-from circuitspec.errors import EngineError
+from circuitspec.errors import EngineError, unknown
 from circuitspec.heap import keep_freed_memory
 from circuitspec.vocabulary import ModelShape
 
@@ -153,8 +153,6 @@ class Engine:
         """``path``: "auto" runs the fast path where it supports the model and the hooked
         fallback elsewhere; "fast" refuses other models; "hooked" always takes the fallback."""
         if path not in PATHS:
-            from circuitspec.errors import unknown
-
             raise unknown("engine path", path, PATHS, EngineError)
         bridge = getattr(model, "bridge", model)
         task = task if task is not None else getattr(model, "task", None)
@@ -216,7 +214,8 @@ class Engine:
     @property
     def stats(self) -> MeanStats:
         if self._stats is None:
-            self._stats = MeanStats.compute(self.clean_pass, self.reference, next(iter(self.state.values())).dtype)
+            dtype = next(t.dtype for t in self.state.values() if t.is_floating_point())
+            self._stats = MeanStats.compute(self.clean_pass, self.reference, dtype)
         return self._stats
 
     def reference_overlap(self, tokens: torch.Tensor) -> torch.Tensor:
