@@ -234,13 +234,9 @@ def verify_many(
     names = [str(m) for m in ms if isinstance(m, (str, Path))]
     refs = resolve_models(names) if names else []
     refs += [ModelRef.of(m) for m in ms if not isinstance(m, (str, Path))]
-    finish = None
-    if out is not None:
-        from circuitspec.render.report import write_report
+    from circuitspec.render.report import write_report
 
-        def finish(report):
-            write_report(report, out)
-
+    finish = None if out is None else (lambda report: write_report(report, out))
     report, _ = orchestrate.verify_many([_hypothesis(h) for h in hs], refs, seed=seed, out=out, finish=finish, labels=labels)
     return report
 

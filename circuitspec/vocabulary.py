@@ -159,8 +159,10 @@ class ModelShape:
 
     @classmethod
     def from_config(cls, cfg, *, op: str, digits: int, layout: str | None = None) -> "ModelShape":
-        """From a TransformerLens config (the sizes) and the task the model answers (op, digits, layout)."""
-        sizes = {k: int(getattr(cfg, k)) for k in ("n_layers", "n_heads", "n_ctx", "d_mlp", "d_model", "d_head")}
+        """From a TransformerLens config (the sizes) and the task the model answers (op, digits, layout).
+        An attention-only model has ``d_mlp`` 0: it has no MLP sites."""
+        sizes = {k: int(getattr(cfg, k)) for k in ("n_layers", "n_heads", "n_ctx", "d_model", "d_head")}
+        sizes["d_mlp"] = 0 if getattr(cfg, "attn_only", False) else int(cfg.d_mlp)
         return cls(op=op, digits=digits, layout=layout, **sizes)
 
     @property

@@ -12,7 +12,7 @@ import torch
 from circuitspec.errors import ModelError
 from circuitspec.models import export_pth, import_pth, load, model_from_tensors, plan, save
 from circuitspec.models.build import build_bridge, state_dict
-from circuitspec.models.store import to_tl
+from circuitspec.models.tlformat import to_tl
 
 
 @pytest.fixture()

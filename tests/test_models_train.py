@@ -126,3 +126,26 @@ def test_plan_rejects_inconsistent_requests():
     card = plan("add_d6_l2_h3_s372001", steps=6000)
     assert card.name == "add_d6_l2_h3_t6K_s372001"
     assert card.recipe.command.startswith("circuitspec zoo train add_d6_l2_h3_t6K_s372001 --steps 6000")
+
+
+def test_arch_words_build_the_card_and_the_command():
+    card = plan("add_d3_l1_h2_s11", steps=40, arch="RMS,rotary,silu", **TINY)
+    a = card.architecture
+    assert (a.normalization, a.positional_embedding, a.act_fn, a.attn_only) == ("RMS", "rotary", "silu", False)
+    assert "--arch RMS,rotary,silu" in card.recipe.command
+    bare = plan("add_d3_l1_h2_s11", steps=40, arch="none,attn-only", **TINY).architecture
+    assert bare.normalization is None and bare.attn_only and bare.d_mlp == 0
+    assert "--arch" not in plan("add_d3_l1_h2_s11", steps=40, **TINY).recipe.command
+    for bad in ("RMS,LN", "swish"):
+        with pytest.raises(ModelError):
+            plan("add_d3_l1_h2_s11", steps=40, arch=bad, **TINY)
+
+
+def test_other_architectures_train_and_run_on_the_hooked_engine():
+    from circuitspec.engine import Engine, Intervention
+
+    trained = train(plan("add_d3_l1_h2_s11", steps=20, arch="RMS,rotary,gelu_new", **TINY))
+    engine = Engine(trained.model)
+    assert engine.path == "hooked"
+    out = engine.run(engine.questions(8), [Intervention("mean", [s]) for s in engine.sites()[:4]])
+    assert out.pred.shape[0] == 4

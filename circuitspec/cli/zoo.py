@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from circuitspec.cli.output import table_console
+from circuitspec.models.card import ARCH_HELP
 
 app = typer.Typer(no_args_is_help=True, help="The model zoo: list, train, evaluate, import and export models.")
 
@@ -95,6 +96,7 @@ def train_model(
     per_class: int = typer.Option(10_000, "--per-class", help="class-stratified test questions per class"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing model of that name in --out"),
     hard_fraction: float = typer.Option(0.0, "--hard-fraction", help="share of each batch drawn from sparse and cascade questions"),
+    arch: str = typer.Option("", "--arch", help="architecture outside the zoo's LN / standard / relu family, " + ARCH_HELP),
 ) -> None:
     """Train a model by name, measure it and save it (rerun the same command to resume after an interruption)."""
     import time
@@ -114,7 +116,7 @@ def train_model(
         torch.set_num_threads(threads)  # evaluation too, not just training
     card = plan(
         name, steps=steps, width=width, d_head=d_head, lr=lr, device=device, threads=threads or None,
-        init_from=init_from, checkpoint_every=checkpoint_every or None, hard_fraction=hard_fraction,
+        init_from=init_from, checkpoint_every=checkpoint_every or None, hard_fraction=hard_fraction, arch=arch,
     )
     if not force and any(p.exists() for p in paths_for(out, card.name)):
         raise ModelError(f"model {card.name!r} already exists in {out}", file=str(out), hint="pass --force to overwrite, or choose --out")
@@ -302,13 +304,24 @@ def import_model(
     out: Path = typer.Option(Path("runs/zoo"), "--out"),
     questions: int = typer.Option(100_000, "--questions", help="uniform questions to measure it on (0: skip)"),
     per_class: int = typer.Option(1_000, "--per-class"),
+    act_fn: str = typer.Option("relu", "--act-fn", help="the MLP's activation: relu, gelu, gelu_new or silu (weights do not say)"),
+    normalization: str = typer.Option(
+        None, "--normalization", help="LNPre for a checkpoint without norm weights that normalizes (else: none); LN and RMS are read from the weights"
+    ),
     force: bool = typer.Option(False, "--force"),
 ) -> None:
-    """Import a TransformerLens checkpoint (e.g. the paper's), measure it and save it with a card."""
+    """Import a TransformerLens checkpoint (e.g. the paper's), measure it and save it with a card.
+    What the weights cannot fit (a gated MLP, grouped-query attention, ...) is refused with the reason."""
+    from circuitspec.errors import ModelError, unknown
+    from circuitspec.models.card import ACT_FNS, NORMALIZATIONS
     from circuitspec.models.evaluate import measure
     from circuitspec.models.zoo import import_pth, save
 
-    model = import_pth(pth, op, name=name)
+    if act_fn not in ACT_FNS:
+        raise unknown("activation function", act_fn, ACT_FNS, ModelError)
+    if normalization is not None and normalization not in NORMALIZATIONS:
+        raise unknown("normalization", normalization, [n for n in NORMALIZATIONS if n], ModelError)
+    model = import_pth(pth, op, name=name, act_fn=act_fn, normalization=normalization)
     if questions:
         model.card = model.card.model_copy(update={"results": measure(model, questions, per_class)})
     path = save(model, out, overwrite=force)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import torch
 
-from circuitspec.engine.forward import clean_pass
 from circuitspec.engine.interventions import Intervention
 from circuitspec.engine.runner import Engine
 from circuitspec.engine.sites import Site
@@ -119,22 +118,26 @@ def attribute(
     for start in range(0, tokens.shape[0], chunk):
         toks = tokens[start : start + chunk]
         with torch.enable_grad():
-            lp, cache = clean_pass(engine.weights, toks, engine.pred_positions, capture=("z", "post"), track=True)
+            lp, cache = engine.clean_pass(toks, engine.pred_positions, capture=("z", "post"), track=True)
             total = _metric(lp, tgt[start : start + chunk], metric).sum()
             grads = torch.autograd.grad(total, cache["z"] + cache["post"])
         n_l = s.n_layers
         if source is not None:
-            _, src_cache = clean_pass(engine.weights, source[start : start + chunk], [], capture=("z", "post"))
+            _, src_cache = engine.clean_pass(source[start : start + chunk], [], capture=("z", "post"))
         for layer in range(n_l):
             z, gz = cache["z"][layer].detach(), grads[layer]
+            if source is not None:
+                base_z = src_cache["z"][layer]
+            else:
+                base_z = stats.z[layer] if baseline == "mean" else torch.zeros_like(stats.z[layer])
+            heads[layer] += ((base_z - z) * gz).sum(dim=(0, -1)).double().cpu()
+            if not cache["post"]:  # attention-only: no neurons
+                continue
             post, gp = cache["post"][layer].detach(), grads[n_l + layer]
             if source is not None:
-                base_z, base_p = src_cache["z"][layer], src_cache["post"][layer]
-            elif baseline == "mean":
-                base_z, base_p = stats.z[layer], stats.post[layer]
+                base_p = src_cache["post"][layer]
             else:
-                base_z, base_p = torch.zeros_like(stats.z[layer]), torch.zeros_like(stats.post[layer])
-            heads[layer] += ((base_z - z) * gz).sum(dim=(0, -1)).double().cpu()
+                base_p = stats.post[layer] if baseline == "mean" else torch.zeros_like(stats.post[layer])
             neurons[layer] += ((base_p - post) * gp).sum(dim=0).double().cpu()
     n = tokens.shape[0]
     neurons, heads = (neurons / n).float(), (heads / n).float()

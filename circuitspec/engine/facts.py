@@ -28,7 +28,6 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from circuitspec.engine.cache import JsonCache, make_key, task_settings
-from circuitspec.engine.forward import clean_pass
 from circuitspec.engine.interventions import Intervention
 from circuitspec.engine.probe import probe, tricase_clusters
 from circuitspec.engine.runner import ENGINE_VERSION, Engine, mix_seed
@@ -118,6 +117,7 @@ class Facts(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     engine_version: str
+    engine_path: str = Field("fast", description="the engine path that measured them: 'fast' or 'hooked' (engine.hooked)")
     key: str
     model: str
     weights_sha256: str
@@ -238,7 +238,7 @@ def compute(engine: Engine, params: FactsParams, *, key: str = "", progress: Pro
 
     # 2. attention of every head from its own position
     shares: dict[tuple[int, int, int], list[AttentionShare]] = {}
-    _, cache = clean_pass(engine.weights, questions, [], capture=("pattern",))
+    _, cache = engine.clean_pass(questions, [], capture=("pattern",))
     for s in sites:
         if s.kind != "head":
             continue
@@ -286,6 +286,7 @@ def compute(engine: Engine, params: FactsParams, *, key: str = "", progress: Pro
     useful_sites = [f.site for f in site_facts if f.useful]
     return Facts(
         engine_version=ENGINE_VERSION,
+        engine_path=engine.path,
         key=key,
         model=engine.name,
         weights_sha256=engine.weights_hash(),
@@ -330,7 +331,7 @@ def variable_labels(task: Any, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def site_outputs(engine: Engine, tokens: torch.Tensor, sites: list[Site]) -> dict[Site, torch.Tensor]:
     """What each site writes: a head's z at its position [N, d_head], an MLP's output [N, d_model]."""
-    _, cache = clean_pass(engine.weights, tokens, [], capture=("z", "mlp_out", "post", "resid_pre"))
+    _, cache = engine.clean_pass(tokens, [], capture=("z", "mlp_out", "post", "resid_pre"))
     out = {}
     for s in sites:
         if s.kind == "head":

@@ -15,7 +15,8 @@ Every row restarts from the base question's clean residual stream at the first l
 that can change (earlier layers cannot), and logits are formed at answer-predicting
 positions only. A row's result does not depend on the other rows of its batch, so
 edges may be batched freely (``benchmarks/edges.py`` checks it against one
-TransformerLens-hooked pass per edge).
+TransformerLens-hooked pass per edge). On the engine's hooked path (``engine.hooked``) both
+steps are whole passes of the bridge with the same edits at its hook points.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from circuitspec.engine import hooked
 from circuitspec.engine.forward import Weights, _heads, _ln, attend, clean_pass, final_logprobs
 from circuitspec.engine.sites import Site, check_sites
 from circuitspec.errors import EngineError
@@ -148,16 +150,23 @@ def path_patch(engine, patches: Sequence[PathPatch]) -> PathOutcomes:
         top = max(s.layer for i in members for s in patches[i].sender)
         for b0 in range(0, base.shape[0], per_chunk):
             b1 = min(base.shape[0], b0 + per_chunk)
-            _, clean = clean_pass(w, base[b0:b1], [], capture=("resid_pre", "z", "post"))
-            embedded = F.embedding(source[b0:b1], w.embed) + w.pos[: source.shape[1]]
-            _, kept = _layers(w, embedded, 0, top, lambda layer, what, act: act, keep=set(range(top + 1)))
-            src = {"z": [kept[l][0] for l in range(top + 1)], "post": [kept[l][1] for l in range(top + 1)]}
+            if w is None:
+                _, clean = engine.clean_pass(base[b0:b1], [], capture=("z", "post"))
+                _, src = engine.clean_pass(source[b0:b1], [], capture=("z", "post"))
+            else:
+                _, clean = clean_pass(w, base[b0:b1], [], capture=("resid_pre", "z", "post"))
+                embedded = F.embedding(source[b0:b1], w.embed) + w.pos[: source.shape[1]]
+                _, kept = _layers(w, embedded, 0, top, lambda layer, what, act: act, keep=set(range(top + 1)))
+                src = {"z": [kept[l][0] for l in range(top + 1)], "post": [kept[l][1] for l in range(top + 1)]}
             per_pass = max(1, max_rows // (b1 - b0))
             for k in range(0, len(members), per_pass):
                 idx = members[k : k + per_pass]
                 chosen = [patches[i] for i in idx]
                 masks = {which: _Masks(engine.shape, chosen, which, dev) for which in ("sender", "frozen", "receiver")}
-                lp = _two_steps(engine, clean, src, masks, len(idx))
+                if w is None:
+                    lp = _hooked_two_steps(engine, base[b0:b1], clean, src, masks, len(idx))
+                else:
+                    lp = _two_steps(engine, clean, src, masks, len(idx))
                 passes += 2
                 for j, i in enumerate(idx):
                     parts[i].append(lp[j])
@@ -177,12 +186,11 @@ def _set(mask: torch.Tensor, value: torch.Tensor, act: torch.Tensor, n: int) -> 
     return torch.where(m, value, shaped).view(act.shape)
 
 
-def _two_steps(engine, clean: dict, src: dict, masks: dict[str, _Masks], n: int) -> torch.Tensor:
-    """Log-probs [n, Bc, A, V] of step 2 for ``n`` patches over one chunk of Bc questions."""
-    w = engine.weights
-    send, freeze, recv = masks["sender"], masks["frozen"], masks["receiver"]
+def _step1(masks: dict[str, _Masks], clean: dict, src: dict, n: int):
+    """Step 1's edit: senders from the source run, frozen sites at the base run's values."""
+    send, freeze = masks["sender"], masks["frozen"]
 
-    def step1(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
+    def edit(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
         m = send.z if what == "z" else send.post
         if layer < len(src[what]) and layer in (send.z_layers if what == "z" else send.post_layers):
             act = _set(m[:, layer], src[what][layer].unsqueeze(0), act, n)
@@ -190,16 +198,57 @@ def _two_steps(engine, clean: dict, src: dict, masks: dict[str, _Masks], n: int)
             act = _set((freeze.z if what == "z" else freeze.post)[:, layer], clean[what][layer].unsqueeze(0), act, n)
         return act
 
-    first, last = min(send.layers), max(recv.layers)
-    if first > last:
-        raise EngineError("every receiver site runs before its sender: nothing can flow")
-    _, recorded = _layers(w, _tile(clean["resid_pre"][first], n), first, last, step1, keep=recv.layers)
+    return edit
 
-    def step2(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
+
+def _step2(recv: _Masks, recorded: dict[tuple[int, str], torch.Tensor], n: int):
+    """Step 2's edit: only the receivers, set to their outputs recorded in step 1."""
+
+    def edit(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
         if layer not in (recv.z_layers if what == "z" else recv.post_layers):
             return act
-        value = recorded[layer][0 if what == "z" else 1]
+        value = recorded[(layer, what)]
         return _set((recv.z if what == "z" else recv.post)[:, layer], value.view(n, -1, *value.shape[1:]), act, n)
+
+    return edit
+
+
+def _first_last(masks: dict[str, _Masks]) -> tuple[int, int]:
+    first, last = min(masks["sender"].layers), max(masks["receiver"].layers)
+    if first > last:
+        raise EngineError("every receiver site runs before its sender: nothing can flow")
+    return first, last
+
+
+def _hooked_two_steps(engine, base: torch.Tensor, clean: dict, src: dict, masks: dict[str, _Masks], n: int) -> torch.Tensor:
+    """``_two_steps`` as two whole hooked passes of the bridge over the tiled base questions."""
+    _first_last(masks)
+    recv = masks["receiver"]
+    step1 = _step1(masks, clean, src, n)
+    recorded: dict[tuple[int, str], torch.Tensor] = {}
+
+    def record(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
+        act = step1(layer, what, act)
+        if layer in (recv.z_layers if what == "z" else recv.post_layers):
+            recorded[(layer, what)] = act
+        return act
+
+    everywhere = set(range(engine.shape.n_layers))
+    edited = {"z": everywhere, "post": everywhere if hooked.has_mlp(engine.bridge) else set()}
+    tiled = base.repeat(n, 1)
+    hooked.run_with_edits(engine.bridge, tiled, record, edited, [])
+    lp = hooked.run_with_edits(engine.bridge, tiled, _step2(recv, recorded, n), {"z": recv.z_layers, "post": recv.post_layers}, engine.pred_positions)
+    return lp.view(n, -1, *lp.shape[1:])
+
+
+def _two_steps(engine, clean: dict, src: dict, masks: dict[str, _Masks], n: int) -> torch.Tensor:
+    """Log-probs [n, Bc, A, V] of step 2 for ``n`` patches over one chunk of Bc questions."""
+    w = engine.weights
+    recv = masks["receiver"]
+    first, last = _first_last(masks)
+    _, kept = _layers(w, _tile(clean["resid_pre"][first], n), first, last, _step1(masks, clean, src, n), keep=recv.layers)
+    recorded = {(layer, what): zp[i] for layer, zp in kept.items() for i, what in enumerate(("z", "post"))}
+    step2 = _step2(recv, recorded, n)
 
     start = min(recv.layers)
     known = None if start in recv.z_layers else _tile(clean["z"][start], n)  # only MLPs set there: its attention is the base run's

@@ -15,6 +15,11 @@ How it is fast (see ARCHITECTURE.md, "Performance notes"):
 - a group's interventions are tiled along the batch (intervention x question) with
   per-row masks at the patch points, chunked to the memory budget;
 - logits are formed at answer-predicting positions only, and only where they can change.
+
+That is the fast path (``engine.forward``), for the family it implements. Any other model
+the bridge runs takes the exact fallback (``engine.hooked``): the same batched rows and masks
+through TransformerLens's own hooks, whole passes instead of suffixes. ``Engine.path`` says
+which one runs ("fast" or "hooked"), and ``Engine.path_reason`` why the fast one could not.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from typing import Any
 
 import torch
 
-from circuitspec.engine.forward import CAPTURE_PATCHED, LayerPatch, Plan, Weights, clean_pass, make_plan, patched_pass
+from circuitspec.engine import hooked
+from circuitspec.engine.forward import CAPTURE_PATCHED, LayerPatch, Plan, Weights, _apply, clean_pass, make_plan, patched_pass
 from circuitspec.engine.interventions import Intervention
 from circuitspec.engine.recall import CleanPasses
 from circuitspec.engine.sites import Site
 from circuitspec.engine.stats import MeanStats
-from circuitspec.errors import EngineError
+from circuitspec.errors import EngineError, unknown
 from circuitspec.heap import keep_freed_memory
 from circuitspec.vocabulary import ModelShape
 
@@ -40,8 +46,12 @@ log = logging.getLogger(__name__)
 
 ENGINE_VERSION = "1"
 
-# what Engine.run reads of the clean pass over its questions, and over an interchange source
-_RECALLED = {"questions": CAPTURE_PATCHED, "sources": ("z", "post", "resid_pre")}
+# what Engine.run reads of the clean pass over its questions, and over an interchange source, per path
+_RECALLED = {
+    "fast": {"questions": CAPTURE_PATCHED, "sources": ("z", "post", "resid_pre")},
+    "hooked": {"questions": (), "sources": ("z", "post", "resid_pre")},
+}
+PATHS = ("auto", "fast", "hooked")
 
 
 def mix_seed(*parts: Any) -> int:
@@ -138,7 +148,12 @@ class Engine:
         memory_budget: int = 128 * 2**20,
         recall_budget: int = 512 * 2**20,
         name: str | None = None,
+        path: str = "auto",
     ) -> None:
+        """``path``: "auto" runs the fast path where it supports the model and the hooked
+        fallback elsewhere; "fast" refuses other models; "hooked" always takes the fallback."""
+        if path not in PATHS:
+            raise unknown("engine path", path, PATHS, EngineError)
         bridge = getattr(model, "bridge", model)
         task = task if task is not None else getattr(model, "task", None)
         if task is None:
@@ -159,7 +174,19 @@ class Engine:
             self.shape = ModelShape.from_config(bridge.cfg, op=task.op, digits=task.layout.digits)
         except AttributeError as err:
             raise EngineError(f"cannot read a model shape from {type(bridge).__name__}: {err}") from None
-        self.weights = Weights.from_bridge(bridge, self.shape)
+        self.weights: Weights | None = None
+        self.path, self.path_reason = "hooked", "the hooked path was asked for"
+        if path != "hooked":
+            try:
+                self.weights = Weights.from_bridge(bridge, self.shape)
+                self.path, self.path_reason = "fast", ""
+            except EngineError as err:
+                if path == "fast":
+                    raise
+                self.path_reason = err.message
+                log.info("%s: hooked engine path (%s)", self.name, err.message)
+        self.state = {k: v.detach() for k, v in bridge.state_dict().items()}
+        self.d_vocab = int(bridge.cfg.d_vocab)
         layout = task.layout
         if layout.n_ctx != self.shape.n_ctx:
             raise EngineError(f"the task's context ({layout.n_ctx} tokens) differs from the model's ({self.shape.n_ctx})")
@@ -167,7 +194,7 @@ class Engine:
         self.answer_positions: list[int] = list(layout.answer_positions)
         self.pred_positions: list[int] = [p - 1 for p in self.answer_positions]
         self.answer_labels: list[str] = list(layout.answer_labels)
-        self.device = self.weights.device
+        self.device = next(iter(self.state.values())).device
         self._reference: torch.Tensor | None = None
         self._reference_keys: set[bytes] | None = None
         self._stats: MeanStats | None = None
@@ -187,7 +214,8 @@ class Engine:
     @property
     def stats(self) -> MeanStats:
         if self._stats is None:
-            self._stats = MeanStats.compute(self.weights, self.reference)
+            dtype = next(t.dtype for t in self.state.values() if t.is_floating_point())
+            self._stats = MeanStats.compute(self.clean_pass, self.reference, dtype)
         return self._stats
 
     def reference_overlap(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -241,8 +269,8 @@ class Engine:
     def weights_hash(self) -> str:
         if self._hash is None:
             h = hashlib.sha256()
-            for key in sorted(self.weights.state):
-                t = self.weights.state[key].detach().to("cpu").contiguous()
+            for key in sorted(self.state):
+                t = self.state[key].detach().to("cpu").contiguous()
                 h.update(key.encode())
                 h.update(str(t.dtype).encode())
                 h.update(str(tuple(t.shape)).encode())
@@ -251,6 +279,15 @@ class Engine:
         return self._hash
 
     # -- running ---------------------------------------------------------------------------
+    def clean_pass(
+        self, tokens: torch.Tensor, pred_positions: list[int] | None, capture: tuple[str, ...] = (), track: bool = False
+    ) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
+        """The clean model's log-probs and activations (``forward.clean_pass``), on this engine's path.
+        The hooked path captures resid_pre, z, pattern, attn_out, resid_mid, post and mlp_out."""
+        if self.weights is not None:
+            return clean_pass(self.weights, tokens, pred_positions, capture=capture, track=track)
+        return hooked.clean_pass(self.bridge, tokens, pred_positions, capture=capture, track=track)
+
     def _check_tokens(self, tokens: torch.Tensor, what: str = "tokens") -> torch.Tensor:
         if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.shape[1] != self.shape.n_ctx:
             got = list(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
@@ -276,7 +313,7 @@ class Engine:
         for start in range(0, tokens.shape[0], step):
             chunk = tokens[start : start + step]
             if recall is None:
-                lp, _ = clean_pass(self.weights, chunk, self.pred_positions, capture=())
+                lp, _ = self.clean_pass(chunk, self.pred_positions)
             else:
                 lp, _ = self._recalled(recall, chunk)
             chunks.append(lp)
@@ -284,9 +321,10 @@ class Engine:
 
     def _recalled(self, kind: str, chunk: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
         """The clean pass ``run`` reads for a chunk of its questions or of a source, from the recall when kept."""
-        if kind not in _RECALLED:
+        capture = _RECALLED[self.path].get(kind)
+        if capture is None:
             raise EngineError(f"recall must be 'questions' or 'sources', got {kind!r}")
-        return self.recall.get(kind, chunk, lambda: clean_pass(self.weights, chunk, self.pred_positions, capture=_RECALLED[kind]))
+        return self.recall.get(kind, chunk, lambda: self.clean_pass(chunk, self.pred_positions, capture=capture))
 
     def _clean_outcomes(self, lp: torch.Tensor, gold: torch.Tensor) -> CleanOutcomes:
         pred = lp.argmax(-1)
@@ -345,11 +383,11 @@ class Engine:
         groups: dict[tuple, list[int]] = {}
         for i, plan in enumerate(plans):
             if not plan.is_noop:
-                groups.setdefault((plan.start, plan.compute), []).append(i)
+                groups.setdefault((plan.start, plan.compute) if self.weights is not None else (), []).append(i)
 
         pred = torch.empty(n_i, n_b, n_a, dtype=torch.long, device=self.device)
         logprob = torch.empty(n_i, n_b, n_a, device=self.device)
-        full = torch.empty(n_i, n_b, n_a, self.weights.unembed_w.shape[0], device=self.device) if keep_logprobs else None
+        full = torch.empty(n_i, n_b, n_a, self.d_vocab, device=self.device) if keep_logprobs else None
         t_lp = torch.empty(n_i, n_b, n_a, device=self.device) if tgt is not None else None
 
         bc = self._chunk_size(n_b)
@@ -378,12 +416,15 @@ class Engine:
                 store(noop, clean_lp.unsqueeze(0).expand(len(noop), -1, -1, -1).reshape(-1, n_a, clean_lp.shape[-1]))
             per_pass = max(1, max_rows // (b1 - b0))
             memo: dict = {}  # per-question work shared by the passes over this chunk
-            for (start, _compute), members in groups.items():
-                plan = plans[members[0]]
+            for members in groups.values():
+                plan = plans[members[0]] if self.weights is not None else self._whole_plan()
                 for k in range(0, len(members), per_pass):
                     idx = members[k : k + per_pass]
                     patches = self._patches(plan, [interventions[i] for i in idx], [source_of[i] for i in idx], src_cache, b0, b1)
-                    lp = patched_pass(self.weights, plan, cache, len(idx), patches, self.pred_positions, clean_lp, memo)
+                    if self.weights is not None:
+                        lp = patched_pass(self.weights, plan, cache, len(idx), patches, self.pred_positions, clean_lp, memo)
+                    else:
+                        lp = self._hooked_pass(chunk, len(idx), patches)
                     passes += 1
                     store(idx, lp)
 
@@ -405,6 +446,22 @@ class Engine:
             stats={"passes": float(passes), "groups": float(len(groups))},
         )
         return out
+
+    def _whole_plan(self) -> Plan:
+        """The hooked path's plan: the bridge recomputes every layer at every position."""
+        every = tuple(range(self.shape.n_ctx))
+        return Plan(0, (every,) * self.shape.n_layers, ((),) + (every,) * (self.shape.n_layers - 1))
+
+    def _hooked_pass(self, chunk: torch.Tensor, n_int: int, patches: list[LayerPatch]) -> torch.Tensor:
+        """Log-probs [n_int * Bc, P, V] of ``n_int`` interventions over a chunk of questions,
+        tiled intervention-major along the batch, with the same per-row masks as the fast path."""
+        where = {"z": "head", "post": "post", "resid": "resid"}
+        layers = {what: {l for l, p in enumerate(patches) if getattr(p, attr) is not None} for what, attr in where.items()}
+
+        def edit(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
+            return _apply(act, getattr(patches[layer], where[what]), n_int)
+
+        return hooked.run_with_edits(self.bridge, chunk.repeat(n_int, 1), edit, layers, self.pred_positions)
 
     def _patches(
         self,

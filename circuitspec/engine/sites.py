@@ -166,6 +166,8 @@ class Site:
                 f"site {self}: head {self.head} is out of range (heads 0..{shape.n_heads - 1})",
                 hint=f"the model has {shape.n_heads} head(s) per layer",
             )
+        if self.kind in ("mlp", "neurons") and shape.d_mlp == 0:
+            raise EngineError(f"site {self}: the model is attention-only (it has no MLPs)", hint="place the node on a head")
         if self.kind == "neurons" and self.neurons[-1] >= shape.d_mlp:
             raise EngineError(
                 f"site {self}: neuron {self.neurons[-1]} is out of range (neurons 0..{shape.d_mlp - 1})",
@@ -194,7 +196,8 @@ def all_sites(
     positions: Iterable[int] | None = None,
     layers: Iterable[int] | None = None,
 ) -> list[Site]:
-    """Every head and MLP site (or the given ``kinds`` of 'head', 'mlp', 'resid') of a model, sorted."""
+    """Every head and MLP site (or the given ``kinds`` of 'head', 'mlp', 'resid') of a model, sorted
+    (an attention-only model has no MLP sites)."""
     for k in kinds:
         if k not in ("head", "mlp", "resid"):
             raise unknown("site kind to enumerate", k, ("head", "mlp", "resid"), EngineError)
@@ -205,7 +208,7 @@ def all_sites(
         for layer in lay:
             if "head" in kinds:
                 out.extend(Site.for_head(layer, p, h) for h in range(shape.n_heads))
-            if "mlp" in kinds:
+            if "mlp" in kinds and shape.d_mlp:
                 out.append(Site.for_mlp(layer, p))
             if "resid" in kinds:
                 out.append(Site.for_resid(layer, p))

@@ -7,11 +7,10 @@ questions the engine evaluates (``Engine.questions`` never returns a reference q
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
-from circuitspec.engine.forward import Weights, clean_pass
 
 
 @dataclass
@@ -23,20 +22,23 @@ class MeanStats:
 
     @classmethod
     @torch.no_grad()
-    def compute(cls, weights: Weights, tokens: torch.Tensor, chunk: int = 1024) -> "MeanStats":
+    def compute(cls, clean_pass: Callable, tokens: torch.Tensor, dtype: torch.dtype, chunk: int = 1024) -> "MeanStats":
+        """From ``clean_pass(tokens, pred_positions, capture=...)`` (``Engine.clean_pass``). An
+        attention-only model has no MLP activations: its ``post`` has no neurons."""
         sums: dict[str, torch.Tensor] = {}
         for start in range(0, tokens.shape[0], chunk):
-            _, cache = clean_pass(weights, tokens[start : start + chunk], [], capture=("z", "post", "resid_pre"))
+            rows = tokens[start : start + chunk]
+            _, cache = clean_pass(rows, [], capture=("z", "post", "resid_pre"))
+            n_layers, n_ctx = len(cache["z"]), rows.shape[1]
             parts = {
                 "z": torch.stack(cache["z"]),
-                "post": torch.stack(cache["post"]),
+                "post": torch.stack(cache["post"]) if cache["post"] else rows.new_zeros((n_layers, rows.shape[0], n_ctx, 0), dtype=dtype),
                 "resid": torch.stack(cache["resid_pre"][1:]),
             }
             for name, t in parts.items():
                 total = t.double().sum(dim=1)
                 sums[name] = total if name not in sums else sums[name] + total
         n = tokens.shape[0]
-        dtype = weights.embed.dtype
         return cls(**{k: (v / n).to(dtype) for k, v in sums.items()}, n=n)
 
     def for_kind(self, kind: str) -> torch.Tensor:

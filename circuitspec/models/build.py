@@ -29,7 +29,8 @@ def bridge_config(arch: Architecture, seed: int = 0, device: str = "cpu"):
         architecture="TransformerLensNative",
         seed=seed,
         normalization_type=arch.normalization,
-        positional_embedding_type="standard",
+        positional_embedding_type=arch.positional_embedding,
+        attn_only=arch.attn_only,
         device=device,
     )
 
@@ -53,23 +54,31 @@ def move(bridge, device: str):
 def expected_shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
     """The bridge's state-dict keys and shapes for ``arch`` (checked on every load)."""
     d, h, dh, m, v = arch.d_model, arch.n_heads, arch.d_head, arch.d_mlp, arch.d_vocab
-    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (v, d), "pos_embed.weight": (arch.n_ctx, d)}
+    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (v, d)}
+    if arch.positional_embedding == "standard":
+        shapes["pos_embed.weight"] = (arch.n_ctx, d)
+    norm = {"LN": ("weight", "bias"), "RMS": ("weight",)}.get(arch.normalization, ())  # LNPre and None learn nothing
+
+    def ln(name: str) -> None:
+        for part in norm:
+            shapes[f"{name}.{part}"] = (d,)
+
     for layer in range(arch.n_layers):
         b = f"blocks.{layer}"
-        for ln in ("ln1", "ln2"):
-            shapes[f"{b}.{ln}.weight"] = (d,)
-            shapes[f"{b}.{ln}.bias"] = (d,)
+        ln(f"{b}.ln1")
         for p in ("q", "k", "v"):
             shapes[f"{b}.attn.{p}.weight"] = (h * dh, d)
             shapes[f"{b}.attn.{p}.bias"] = (h * dh,)
         shapes[f"{b}.attn.o.weight"] = (d, h * dh)
         shapes[f"{b}.attn.o.bias"] = (d,)
+        if arch.attn_only:
+            continue
+        ln(f"{b}.ln2")
         shapes[f"{b}.mlp.in.weight"] = (m, d)
         shapes[f"{b}.mlp.in.bias"] = (m,)
         shapes[f"{b}.mlp.out.weight"] = (d, m)
         shapes[f"{b}.mlp.out.bias"] = (d,)
-    shapes["ln_final.weight"] = (d,)
-    shapes["ln_final.bias"] = (d,)
+    ln("ln_final")
     shapes["unembed.weight"] = (v, d)
     shapes["unembed.bias"] = (v,)
     return shapes

@@ -110,18 +110,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ACT_FNS = ("relu", "gelu", "gelu_new", "silu")
+NORMALIZATIONS = ("LN", "LNPre", "RMS", None)
+POSITIONAL_EMBEDDINGS = ("standard", "rotary")
+
+
 class Architecture(_Strict):
-    """TransformerLens-style decoder: learned absolute positions, pre-LN, MLP after attention."""
+    """A TransformerLens decoder (``TransformerBridge.boot_native``): attention then an MLP in each
+    block (attention only with ``attn_only``, then ``d_mlp`` is 0), pre-normalization of the
+    given type (None: none), learned absolute positions or rotary ones over the whole head.
+    The zoo's models are the first family (LN, standard, relu / gelu); the engine runs the rest
+    through its hooked path."""
 
     n_layers: int = Field(ge=1, le=MAX_LAYERS)
     n_heads: int = Field(ge=1, le=MAX_HEADS_PER_LAYER)
     d_model: int = Field(ge=1, le=MAX_WIDTH)
     d_head: int = Field(ge=1, le=MAX_WIDTH)
-    d_mlp: int = Field(ge=1, le=MAX_WIDTH)
+    d_mlp: int = Field(ge=0, le=MAX_WIDTH)
     n_ctx: int = Field(ge=2, le=MAX_CTX)
     d_vocab: int = Field(default=15, ge=2, le=MAX_VOCAB)
-    act_fn: Literal["relu", "gelu"] = "relu"
-    normalization: Literal["LN"] = "LN"
+    act_fn: Literal["relu", "gelu", "gelu_new", "silu"] = "relu"
+    normalization: Literal["LN", "LNPre", "RMS"] | None = "LN"
+    positional_embedding: Literal["standard", "rotary"] = "standard"
+    attn_only: bool = False
+
+    @model_validator(mode="after")
+    def _mlp_or_not(self) -> "Architecture":
+        if self.attn_only != (self.d_mlp == 0):
+            raise ValueError("d_mlp is 0 exactly when attn_only is set (an attention-only model has no MLPs)")
+        return self
 
 
 class TaskSpec(_Strict):
@@ -299,6 +316,44 @@ class ModelCard(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
+
+
+ARCH_HELP = "comma-separated: a normalization (LN, LNPre, RMS, none), positions (standard, rotary), an activation (relu, gelu, gelu_new, silu), attn-only"
+
+
+def parse_arch(text: str) -> dict:
+    """``RMS,rotary,silu`` -> the ``Architecture`` fields it sets (ModelError for a word it does not know).
+    The zoo's family (LN, standard, relu) is the default, so ``arch_text`` of it is empty."""
+    fields: dict = {}
+    words = {**{str(n).lower(): ("normalization", n) for n in NORMALIZATIONS}, **{p: ("positional_embedding", p) for p in POSITIONAL_EMBEDDINGS}}
+    words.update({a: ("act_fn", a) for a in ACT_FNS})
+    words["attn-only"] = ("attn_only", True)
+    for word in (w.strip() for w in text.split(",") if w.strip()):
+        if word.lower() not in words:
+            from circuitspec.errors import unknown
+
+            raise unknown("architecture word", word, [*(str(n) for n in NORMALIZATIONS if n), "none", *POSITIONAL_EMBEDDINGS, *ACT_FNS, "attn-only"], ModelError)
+        field, value = words[word.lower()]
+        if field in fields and fields[field] != value:
+            raise ModelError(f"--arch {text!r} sets {field} twice", hint=ARCH_HELP)
+        fields[field] = value
+    if fields.get("attn_only"):
+        fields["d_mlp"] = 0
+    return fields
+
+
+def arch_text(arch: Architecture) -> str:
+    """The ``--arch`` words of an architecture outside the zoo's family ('' for LN, standard, relu)."""
+    words = []
+    if arch.normalization != "LN":
+        words.append(str(arch.normalization) if arch.normalization else "none")
+    if arch.positional_embedding != "standard":
+        words.append(arch.positional_embedding)
+    if arch.act_fn != "relu":
+        words.append(arch.act_fn)
+    if arch.attn_only:
+        words.append("attn-only")
+    return ",".join(words)
 
 
 def default_architecture(digits: int, n_layers: int, n_heads: int, width: int = DEFAULT_WIDTH, d_head: int | None = None) -> Architecture:

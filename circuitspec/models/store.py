@@ -1,4 +1,4 @@
-"""Weights on disk: safetensors + card JSON (atomic, hashed), and TransformerLens ``.pth`` import/export.
+"""Weights on disk: safetensors + card JSON (atomic, hashed), and ``.pth`` files (``models.tlformat``).
 
 A saved model is two files in one folder: ``NAME.safetensors`` (the bridge's state dict)
 and ``NAME.json`` (its ``ModelCard``, holding the sha256 of the weights file). Both are
@@ -150,106 +150,6 @@ def check_shapes(tensors: dict[str, torch.Tensor], arch: Architecture, where: st
 
 # --- TransformerLens checkpoint format (as the paper published its models) -------------------
 
-_TL_IGNORED = ("IGNORE", "mask")
-
-
-def to_tl(tensors: dict[str, torch.Tensor], arch: Architecture) -> dict[str, torch.Tensor]:
-    """Bridge state dict -> HookedTransformer-style state dict (W_Q [n_heads, d_model, d_head] ...)."""
-    h, dh, d = arch.n_heads, arch.d_head, arch.d_model
-    out = {"embed.W_E": tensors["embed.weight"], "pos_embed.W_pos": tensors["pos_embed.weight"]}
-    for layer in range(arch.n_layers):
-        b = f"blocks.{layer}"
-        for ln in ("ln1", "ln2"):
-            out[f"{b}.{ln}.w"] = tensors[f"{b}.{ln}.weight"]
-            out[f"{b}.{ln}.b"] = tensors[f"{b}.{ln}.bias"]
-        for p, P in (("q", "Q"), ("k", "K"), ("v", "V")):
-            out[f"{b}.attn.W_{P}"] = tensors[f"{b}.attn.{p}.weight"].reshape(h, dh, d).transpose(1, 2)
-            out[f"{b}.attn.b_{P}"] = tensors[f"{b}.attn.{p}.bias"].reshape(h, dh)
-        out[f"{b}.attn.W_O"] = tensors[f"{b}.attn.o.weight"].T.reshape(h, dh, d)
-        out[f"{b}.attn.b_O"] = tensors[f"{b}.attn.o.bias"]
-        out[f"{b}.mlp.W_in"] = tensors[f"{b}.mlp.in.weight"].T
-        out[f"{b}.mlp.b_in"] = tensors[f"{b}.mlp.in.bias"]
-        out[f"{b}.mlp.W_out"] = tensors[f"{b}.mlp.out.weight"].T
-        out[f"{b}.mlp.b_out"] = tensors[f"{b}.mlp.out.bias"]
-    out["ln_final.w"] = tensors["ln_final.weight"]
-    out["ln_final.b"] = tensors["ln_final.bias"]
-    out["unembed.W_U"] = tensors["unembed.weight"].T
-    out["unembed.b_U"] = tensors["unembed.bias"]
-    return {k: v.contiguous().clone() for k, v in out.items()}
-
-
-def tl_architecture(tl: dict[str, torch.Tensor], where: str, act_fn: str = "relu") -> Architecture:
-    """Infer the architecture from a TransformerLens state dict's shapes."""
-    try:
-        W_E, W_pos, W_Q, W_in = tl["embed.W_E"], tl["pos_embed.W_pos"], tl["blocks.0.attn.W_Q"], tl["blocks.0.mlp.W_in"]
-    except KeyError as err:
-        raise ModelError(
-            f"not a TransformerLens state dict with LayerNorm and MLPs: no {err.args[0]!r}",
-            file=where,
-            hint="expected keys like embed.W_E, blocks.0.attn.W_Q, blocks.0.mlp.W_in (a HookedTransformer state_dict())",
-        ) from None
-    layers = {k.split(".")[1] for k in tl if k.startswith("blocks.")}
-    if not all(x.isdigit() for x in layers) or (W_E.dim(), W_pos.dim(), W_Q.dim(), W_in.dim()) != (2, 2, 3, 2):
-        raise ModelError(
-            "not a TransformerLens state dict: block numbers or tensor ranks are not a HookedTransformer's",
-            file=where,
-            hint="expected blocks.0..blocks.N with W_E [d_vocab, d_model], W_Q [n_heads, d_model, d_head], W_in [d_model, d_mlp]",
-        )
-    n_heads, d_model, d_head = W_Q.shape
-    try:
-        return Architecture(
-            n_layers=1 + max(int(x) for x in layers), n_heads=n_heads, d_model=d_model, d_head=d_head, d_mlp=W_in.shape[1],
-            n_ctx=W_pos.shape[0], d_vocab=W_E.shape[0], act_fn=act_fn,
-        )  # fmt: skip
-    except ValidationError as err:
-        raise ModelError(f"checkpoint's architecture is not supported: {problems_text(err)}", file=where) from None
-
-
-def from_tl(tl: dict[str, torch.Tensor], arch: Architecture, where: str) -> dict[str, torch.Tensor]:
-    """HookedTransformer-style state dict -> bridge state dict (shapes checked)."""
-    tl = {k: v for k, v in tl.items() if not k.endswith(_TL_IGNORED)}
-    h, dh, d = arch.n_heads, arch.d_head, arch.d_model
-    expected_tl = {k: tuple(v.shape) for k, v in to_tl({k: torch.empty(s) for k, s in expected_shapes(arch).items()}, arch).items()}
-    missing = sorted(set(expected_tl) - set(tl))
-    extra = sorted(set(tl) - set(expected_tl))
-    wrong = [f"{k} {tuple(tl[k].shape)} (expected {expected_tl[k]})" for k in sorted(set(tl) & set(expected_tl)) if tuple(tl[k].shape) != expected_tl[k]]
-    if missing or extra or wrong:
-        detail = "; ".join(
-            p for p in (
-                "missing " + ", ".join(missing[:5]) if missing else "",
-                "unsupported " + ", ".join(extra[:5]) if extra else "",
-                "wrong shape " + ", ".join(wrong[:5]) if wrong else "",
-            ) if p
-        )
-        raise ModelError(
-            f"TransformerLens checkpoint does not fit a LayerNorm + MLP decoder: {detail}",
-            file=where,
-            hint="only untied, unfolded LN models with standard positional embeddings can be imported",
-        )
-    out = {"embed.weight": tl["embed.W_E"], "pos_embed.weight": tl["pos_embed.W_pos"]}
-    for layer in range(arch.n_layers):
-        b = f"blocks.{layer}"
-        for ln in ("ln1", "ln2"):
-            out[f"{b}.{ln}.weight"] = tl[f"{b}.{ln}.w"]
-            out[f"{b}.{ln}.bias"] = tl[f"{b}.{ln}.b"]
-        for p, P in (("q", "Q"), ("k", "K"), ("v", "V")):
-            out[f"{b}.attn.{p}.weight"] = tl[f"{b}.attn.W_{P}"].transpose(1, 2).reshape(h * dh, d)
-            out[f"{b}.attn.{p}.bias"] = tl[f"{b}.attn.b_{P}"].reshape(h * dh)
-        out[f"{b}.attn.o.weight"] = tl[f"{b}.attn.W_O"].reshape(h * dh, d).T
-        out[f"{b}.attn.o.bias"] = tl[f"{b}.attn.b_O"]
-        out[f"{b}.mlp.in.weight"] = tl[f"{b}.mlp.W_in"].T
-        out[f"{b}.mlp.in.bias"] = tl[f"{b}.mlp.b_in"]
-        out[f"{b}.mlp.out.weight"] = tl[f"{b}.mlp.W_out"].T
-        out[f"{b}.mlp.out.bias"] = tl[f"{b}.mlp.b_out"]
-    out["ln_final.weight"] = tl["ln_final.w"]
-    out["ln_final.bias"] = tl["ln_final.b"]
-    out["unembed.weight"] = tl["unembed.W_U"].T
-    out["unembed.bias"] = tl["unembed.b_U"]
-    out = {k: v.detach().float().contiguous().clone() for k, v in out.items()}
-    check_finite(out, where, hint="the checkpoint itself is broken; export it again from a model that computes")
-    return out
-
-
 def read_pth(path: Path) -> dict[str, torch.Tensor]:
     """A ``.pth`` state dict, loaded with ``weights_only=True`` (never unpickles code)."""
     path = Path(path)
@@ -273,6 +173,8 @@ def read_pth(path: Path) -> dict[str, torch.Tensor]:
 def write_pth(tensors: dict[str, torch.Tensor], arch: Architecture, path: Path) -> Path:
     """Export to the TransformerLens format (atomic write)."""
     import io
+
+    from circuitspec.models.tlformat import to_tl
 
     buf = io.BytesIO()
     torch.save(to_tl(tensors, arch), buf)

@@ -28,12 +28,15 @@ import torch.nn.functional as F
 
 from circuitspec.errors import ModelError
 from circuitspec.models.card import (
+    ARCH_HELP,
     Architecture,
     ModelCard,
     Recipe,
     TaskSpec,
+    arch_text,
     default_architecture,
     format_ksteps,
+    parse_arch,
     parse_name,
 )
 
@@ -76,10 +79,15 @@ def lr_at(step: int, recipe: Recipe) -> float:
     return recipe.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / rest))
 
 
-def command_for(name: str, steps: int, width: int, lr: float, threads: int | None, device: str, init_from: str | None, d_head: int | None, hard_fraction: float = 0.0) -> str:
+def command_for(
+    name: str, steps: int, width: int, lr: float, threads: int | None, device: str, init_from: str | None, d_head: int | None,
+    hard_fraction: float = 0.0, arch: str = "",
+) -> str:
     parts = [f"circuitspec zoo train {name}", f"--steps {steps}", f"--width {width}", f"--lr {lr:g}"]
     if d_head is not None and d_head != width // 4:
         parts.append(f"--d-head {d_head}")
+    if arch:
+        parts.append(f"--arch {arch}")
     if hard_fraction:
         parts.append(f"--hard-fraction {hard_fraction:g}")
     parts.append(f"--device {device}")
@@ -102,11 +110,13 @@ def plan(
     init_from: str | None = None,
     checkpoint_every: int | None = None,
     hard_fraction: float = 0.0,
+    arch: str = "",
 ) -> ModelCard:
     """A card (architecture, task, recipe, reproducing command; no results yet) for a paper-style name.
 
     ``name`` may omit ``_tNK``; then ``steps`` is required and the final name gets it.
     ``hard_fraction``: share of each batch replaced by sparse and cascade rows (``tasks.hard``).
+    ``arch``: architecture words outside the zoo's family (``card.parse_arch``: "RMS,rotary,silu").
     """
     parsed = parse_name(name)
     if steps is None:
@@ -127,7 +137,16 @@ def plan(
 
     check_digits(parsed.digits)
     full = parsed.name(steps)
-    arch = default_architecture(parsed.digits, parsed.n_layers, parsed.n_heads, width=width, d_head=d_head)
+    changes = parse_arch(arch)
+    if changes and init_from:
+        raise ModelError("--init-from copies a model of the zoo's family; it does not combine with --arch", hint="drop --arch or --init-from")
+    try:
+        arch_ = default_architecture(parsed.digits, parsed.n_layers, parsed.n_heads, width=width, d_head=d_head).model_copy(update=changes)
+        arch_ = Architecture.model_validate(arch_.model_dump())
+    except ValueError as err:
+        from circuitspec.models.store import problems_text
+
+        raise ModelError(f"--arch {arch!r}: {problems_text(err)}", hint=ARCH_HELP) from None
     sub = SUB_FRACTION["ins1"] if parsed.ins1 else SUB_FRACTION["mix"] if parsed.op == "mix" else None
     recipe = Recipe(
         steps=steps,
@@ -140,10 +159,10 @@ def plan(
         threads=threads,
         checkpoint_every=checkpoint_every,
         hard_fraction=hard_fraction,
-        command=command_for(full, steps, width, lr, threads, device, init_from, d_head, hard_fraction),
+        command=command_for(full, steps, width, lr, threads, device, init_from, d_head, hard_fraction, arch_text(arch_)),
         torch_version=torch.__version__,
     )
-    return ModelCard(name=full, architecture=arch, task=TaskSpec(op=parsed.op, digits=parsed.digits, layout=parsed.layout), recipe=recipe)
+    return ModelCard(name=full, architecture=arch_, task=TaskSpec(op=parsed.op, digits=parsed.digits, layout=parsed.layout), recipe=recipe)
 
 
 # --- ins1 initialisation -------------------------------------------------------------------------

@@ -138,23 +138,25 @@ def save(model: Model, folder: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
-def import_pth(path: str | Path, op: str, *, name: str | None = None, act_fn: str = "relu") -> Model:
+def import_pth(path: str | Path, op: str, *, name: str | None = None, act_fn: str = "relu", normalization: str | None = None) -> Model:
     """Import a TransformerLens-format ``.pth`` state dict (e.g. the paper's) as a ``Model``.
 
-    The architecture comes from the tensor shapes, the digit count from ``n_ctx``;
-    ``op`` cannot be read from weights and must be given.
+    The architecture comes from the tensor keys and shapes (``models.tlformat``), the digit
+    count from ``n_ctx``; ``op``, the MLP's ``act_fn`` and, for a checkpoint without norm
+    weights, ``normalization`` "LNPre" (else none) cannot be read from weights and are given.
     """
     from circuitspec.models.card import TaskSpec
     from pydantic import ValidationError
 
-    from circuitspec.models.store import from_tl, problems_text, read_pth, tl_architecture
+    from circuitspec.models.store import problems_text, read_pth
+    from circuitspec.models.tlformat import from_tl, tl_architecture
     from circuitspec.tasks.layout import check_op
 
     check_op(op)
     where = str(path)
     name = check_name(name if name is not None else Path(path).stem, file=where)
     tl = read_pth(Path(path))
-    arch = tl_architecture(tl, where, act_fn=act_fn)
+    arch = tl_architecture(tl, where, act_fn=act_fn, normalization=normalization)
     digits = digits_for(arch.n_ctx)
     if digits is None:
         raise ModelError(f"n_ctx {arch.n_ctx} is not 3 * digits + 4", file=where, hint="only arithmetic models in the paper's layout can be imported")

@@ -69,7 +69,7 @@ def edge_hypothesis_yaml(planted: Planted, kind: str | None = None) -> str:
         head = head[:start] + head[end:]
         edges = edges.replace("  - flow: SV{n-1} -> C{n}\n", "  - flow: SV{n-1} -> A{n}\n")
         edges = edges.replace("  - flow: C{n} -> A{n}\n    for_each: {n: 1..digits}\n", "")
-        head = head.replace(f"name: planted-add-", "name: planted-unnamed-mover-add-", 1)
+        head = head.replace("name: planted-add-", "name: planted-unnamed-mover-add-", 1)
         return head + "edges:\n" + edges
     flow, span = _FALSE_FLOW[kind]
     head = head.replace("name: planted-add-", f"name: planted-{kind.replace('_', '-')}-add-", 1)

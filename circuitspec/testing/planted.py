@@ -41,7 +41,9 @@ Weights are built in ``testing.weights``.
 LayerNorm is kept (the zoo's model type) and made exact: the residual stream holds a
 large constant "anchor" (mirrored, so its mean is zero) that fixes the LayerNorm scale to
 within a few parts per million whatever the content, and every read vector sums to zero
-(a "sink" dimension nothing writes compensates), so the mean subtraction cancels.
+(a "sink" dimension nothing writes compensates), so the mean subtraction cancels. The same
+anchor pins RMSNorm's scale and LNPre's (whose readers then carry the scale); a model without
+normalization needs no anchor (``PlantParams.normalization``).
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ class PlantParams:
     heads per layer. ``split_prob``: chance that an SA / ST node is one head splitting its
     attention between D(n) and D'(n) rather than two heads. ``decoy_heads`` decoy head
     placements and ``decoy_neurons`` decoy neurons per planted MLP site. ``carry_position``
-    pins V (a position between D'(0) and sign) instead of drawing it.
+    pins V (a position between D'(0) and sign) instead of drawing it. ``normalization``: the
+    model's (LN, LNPre, RMS or None); the circuit is the same, and only an LN model runs on the
+    engine's fast path.
     """
 
     digits: int = 2
@@ -80,6 +84,7 @@ class PlantParams:
     decoy_neurons: int = 2
     carry_position: int | None = None
     d_mlp: int | None = None
+    normalization: str | None = "LN"
 
     def __post_init__(self) -> None:
         if not isinstance(self.digits, int) or not 1 <= self.digits <= 4:
@@ -90,6 +95,10 @@ class PlantParams:
             raise PlantError("extra_layers, decoy_heads and decoy_neurons must be non-negative")
         if not 0.0 <= self.split_prob <= 1.0:
             raise PlantError(f"split_prob must be in 0..1, got {self.split_prob}")
+        from circuitspec.models.card import NORMALIZATIONS
+
+        if self.normalization not in NORMALIZATIONS:
+            raise PlantError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
 
     @property
     def n_layers(self) -> int:
@@ -265,7 +274,8 @@ def plant(params: PlantParams | None = None, seed: int = 0, *, name: str | None 
 
     lay = Layout(params.digits)
     arch = Architecture(
-        n_layers=params.n_layers, n_heads=params.n_heads, d_model=dims.size, d_head=max(lay.n_ctx, params.digits), d_mlp=d_mlp, n_ctx=lay.n_ctx
+        n_layers=params.n_layers, n_heads=params.n_heads, d_model=dims.size, d_head=max(lay.n_ctx, params.digits), d_mlp=d_mlp, n_ctx=lay.n_ctx,
+        normalization=params.normalization,
     )
     tensors = state_dict(arch, dims, plan["uses"], plan["htype"], placed, params.digits)
     model = _model(arch, tensors, params, seed, name)

@@ -99,6 +99,11 @@ def state_dict(arch, dims: Dims, uses: list[HeadUse], htype: dict, units: list[N
         row[sink] = -row.sum()
         return row
 
+    # The anchor pins the scale a LayerNorm or RMSNorm divides by; learned norm weights multiply
+    # it back, and without them (LNPre) the readers of the normalized stream do. With no
+    # normalization there is nothing to pin and the stream is read as it is.
+    norm = arch.normalization
+    anchor = ANCHOR if norm is not None else 0.0
     a0 = dims["anchor"]
     for tok in range(D_VOCAB):
         t["embed.weight"][tok, dims["tok"] + tok] = 1.0
@@ -108,9 +113,9 @@ def state_dict(arch, dims: Dims, uses: list[HeadUse], htype: dict, units: list[N
             t["embed.weight"][tok, dims["eq"]] = 1.0
     for p in range(n_ctx):
         t["pos_embed.weight"][p, dims["pos"] + p] = 1.0
-        t["pos_embed.weight"][p, a0] = ANCHOR
-        t["pos_embed.weight"][p, a0 + 1] = -ANCHOR
-    scale = math.sqrt(2 * ANCHOR**2 / d)  # LayerNorm's divisor when only the anchor is present
+        t["pos_embed.weight"][p, a0] = anchor
+        t["pos_embed.weight"][p, a0 + 1] = -anchor
+    scale = math.sqrt(2 * ANCHOR**2 / d)  # the norm's divisor when only the anchor is present
     for key in t:
         if key.endswith(("ln1.weight", "ln2.weight")) or key == "ln_final.weight":
             t[key][:] = scale
@@ -158,4 +163,8 @@ def state_dict(arch, dims: Dims, uses: list[HeadUse], htype: dict, units: list[N
     for tok in range(D_VOCAB):
         zero_sum(t["unembed.weight"][tok])
     t["unembed.bias"][0] = DEFAULT_LOGIT  # with no readout (A{k} ablated) the answer is a clean '0
+    if norm == "LNPre":
+        for key in t:
+            if key.endswith(("attn.q.weight", "attn.k.weight", "attn.v.weight", "mlp.in.weight")) or key == "unembed.weight":
+                t[key] *= scale
     return {k: v.float() for k, v in t.items()}

@@ -98,7 +98,8 @@ def verify_model(
                 completeness=gap.falls_short(measured, None, h.checks.min_completeness), useful_positions=facts.useful_positions,
             )
             verdict = verdict.model_copy(update={"gap": report})
-        verdicts.append(verdict.model_copy(update={"model_accuracy": explained_accuracy(model.card, graph.graph["explains"], h.name)}))
+        accuracy = explained_accuracy(model.card, graph.graph["explains"], h.name)
+        verdicts.append(verdict.model_copy(update={"model_accuracy": accuracy, "engine_path": engine.path}))
     if labels and any(v.status != "not_applicable" for v in verdicts):
         from circuitspec.verify.labels import load_or_label
 

@@ -179,6 +179,9 @@ class Verdict(_Frozen):
     metrics: CircuitMetrics
     useful_sites: list[str] = Field(default=[], description="sites whose ablation breaks some question")
     seed: int
+    engine_path: Literal["fast", "hooked"] = Field(
+        default="fast", description="which engine path measured the model: the fast functional pass, or the hooked fallback (engine.hooked)"
+    )
     settings: dict[str, float | int | str] = {}
     model_accuracy: ExplainedAccuracy | None = Field(default=None, description="the model's accuracy on the explained classes (see verify.accuracy)")
     gap: GapReport | None = Field(default=None, description="set when faithfulness or completeness falls short of its threshold (see verify.gap)")
