@@ -384,6 +384,43 @@ def test_grid_graph_places_nodes_by_position_across_and_sub_layer_up():
     assert [row_label(r) for r in [(0,), (1,), (2, 3), (0, 1, 2, 3)]] == ["L0 attn", "L0 MLP", "L1", "L0..L1"]
 
 
+def test_the_gap_reports_sites_are_outlined_boxes_at_their_grid_places_in_both_graph_styles():
+    from circuitspec.render.graph import verdict_graph, verdict_svg
+    from circuitspec.render.style import GAP_LEGEND, GAP_STROKE
+    from circuitspec.verify.verdict import GapReport, SiteRepair
+
+    lay = Layout(6)
+    heads, mlp = [f"P{lay.d(0)}.L0.H0", f"P{lay.d(0)}.L0.H1"], f"P{lay.equals}.L1.MLP"
+    steps = [SiteRepair(sites=heads, faithfulness=0.6, restores=0.3, tokens_restored=0.2),
+             SiteRepair(sites=[mlp], faithfulness=0.92, restores=0.32, tokens_restored=0.1)]
+    plain = make_verdict()
+    v = plain.model_copy(update={"gap": GapReport(threshold=0.9, faithfulness=0.3, questions=500, smallest_set=steps, reached=True)})
+
+    def drawn(verdict):
+        root = ET.fromstring(verdict_svg(verdict))
+        boxes = {}
+        for g in root.iter(f"{SVG}g"):
+            if g.get("class") in ("node", "gap"):
+                r = g.find("svg:rect", SVG_NS)
+                x, y, w, h = (float(r.get(k)) for k in ("x", "y", "width", "height"))
+                boxes[(g.get("class"), g.find("svg:title", SVG_NS).text.split(":")[0])] = (x + w / 2, y + h / 2, r.get("stroke"))
+        return boxes, [t.text for t in root.iter(f"{SVG}text")]
+
+    boxes, text = drawn(v)
+    gaps = {k[1]: b for k, b in boxes.items() if k[0] == "gap"}
+    nodes = {k[1]: b for k, b in boxes.items() if k[0] == "node"}
+    assert set(gaps) == {f"P{lay.d(0)}.L0.H0+H1", mlp}  # one box per place, co-located heads together
+    assert {b[2] for b in gaps.values()} == {GAP_STROKE} and GAP_STROKE not in {b[2] for b in nodes.values()}
+    assert abs(gaps[f"P{lay.d(0)}.L0.H0+H1"][1] - nodes["SA0"][1]) < 1  # layer-0 heads' row
+    assert abs(gaps[mlp][1] - nodes["A0"][1]) < 1 and abs(gaps[mlp][0] - nodes["ST2"][0]) < 1  # L1 MLP row, the '=' column
+    assert GAP_LEGEND in text and set(nodes) == {n.node for n in v.nodes}
+    source = verdict_graph(v).source
+    assert GAP_LEGEND in source and f'"{mlp}" [label="{mlp}\ngap report"' in source and GAP_STROKE in source
+    boxes, text = drawn(plain)  # no gap report: nothing extra
+    assert all(k[0] == "node" for k in boxes) and GAP_LEGEND not in text
+    assert "gap report" not in verdict_graph(plain).source
+
+
 def test_dot_probe_survives_a_missing_a_non_executable_and_a_broken_dot(tmp_path, monkeypatch):
     fake = tmp_path / "bin"
     fake.mkdir()

@@ -2,8 +2,9 @@
 
 - ``gap_lines(verdict, top)``: the ``top`` sites of the ranking, each with what it repairs, then
   the smallest set that reaches the faithfulness threshold (or how far it got);
-- ``outlined_sites(verdict)``: the sites the node map and graph outline (the smallest set, else the
-  top of the ranking);
+- ``outlined_sites(verdict)``: the sites the node map outlines and the hypothesis graph draws as
+  extra outlined boxes (the smallest set, else the top of the ranking; all lie outside the
+  circuit, so no node holds them);
 - ``ablation_lines(verdicts)``: verdicts whose checks come out differently under resample ablation.
 """
 
@@ -70,7 +71,7 @@ def gap_lines(verdict: Verdict, top: int = TOP) -> list[str]:
 
 
 def outlined_sites(verdict: Verdict, top: int = TOP) -> list[str]:
-    """Sites to outline on the node map: the smallest set when there is one, else the ranking's top."""
+    """Sites to outline on the node map and the graph: the smallest set when there is one, else the ranking's top."""
     gap = verdict.gap
     if gap is None:
         return []

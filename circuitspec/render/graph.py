@@ -5,7 +5,9 @@ re-renders without the spec or the model, so the graph it draws is rebuilt from 
 nodes (as ``NodeInstance``s located where the verdict placed them: the chosen sites, or the
 runner-up's for an unplaced node, or anywhere when there was none) and its edges. Labels add the
 sites in the paper's notation (``P16.L0.H1+H2``) or why the node was not placed; fills are the
-node statuses' colours, edge strokes the edges' path-patching statuses (``EDGE_STROKE``).
+node statuses' colours, edge strokes the edges' path-patching statuses (``EDGE_STROKE``). The gap
+report's outlined sites (``render.gap.outlined_sites``) go in ``graph.graph["gap_sites"]``, drawn as
+extra outlined boxes where they sit in the model.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import networkx as nx
 
 from circuitspec.errors import ReportError
 from circuitspec.engine.sites import Site
+from circuitspec.render.gap import outlined_sites
 from circuitspec.render.style import STATUS_FILL, site_label
 from circuitspec.render.summary import reason_text
 from circuitspec.spec.instance import NodeInstance
@@ -74,6 +77,7 @@ def verdict_digraph(verdict: Verdict) -> nx.DiGraph:
         name=verdict.hypothesis,
         shape=SimpleNamespace(op=lay.op, digits=lay.digits, n_layers=lay.n_layers, n_heads=lay.n_heads, n_ctx=lay.n_ctx),
         position_labels=list(lay.position_labels),
+        gap_sites=outlined_sites(verdict),
     )
     for n in verdict.nodes:
         g.add_node(n.node, instance=_instance(n, verdict))

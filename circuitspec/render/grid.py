@@ -8,20 +8,27 @@ its place in the picture is its place in the model; nodes that share a row and o
 lanes. A node the verdict could put anywhere (not placed, no runner-up) goes in a band on top.
 Edges are curves from box to box, dashed when optional, bold when path-patched.
 
+Sites a graph names in ``graph.graph["gap_sites"]`` (a verdict's gap report: ``render.gap.outlined_sites``)
+are drawn as extra boxes at their own grid place, one per place (co-located heads together):
+square, white, outlined in ``GAP_STROKE``, with a legend line under the title.
+
 ``grid_svg(graph, labels=..., colors=...)`` takes the same arguments as the graphviz drawing in
 ``circuitspec.render.hypothesis`` and writes the SVG itself: each node is ``<g class="node"
 id="node-ID">`` titled by its id (its description in ``<desc>``), each edge ``<g class="edge"
-id="edge-A-B">`` titled ``A->B``, as graphviz names them.
+id="edge-A-B">`` titled ``A->B``, as graphviz names them, each gap box ``<g class="gap">`` titled
+by its sites.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 
-from circuitspec.render.style import DEFAULT_EDGE_STROKE, EDGE_STROKE
+from circuitspec.engine.sites import Site
+from circuitspec.render.style import DEFAULT_EDGE_STROKE, EDGE_STROKE, GAP_LEGEND, GAP_STROKE, site_label
 from circuitspec.render.svg import LINE_HEIGHT, Canvas, text_width
 from circuitspec.spec.instance import NodeInstance
 
@@ -32,11 +39,14 @@ ANYWHERE = (-1,)  # row key of nodes with no position or sub-layer to go by
 
 @dataclass
 class Box:
-    inst: NodeInstance
+    id: str  # node id, or the gap sites' label
+    desc: str
+    dashed: bool
     lines: list[tuple[str, float]]
     fill: str
     row: tuple[int, ...]
     cols: tuple[int, int]  # first and last column index (inclusive); anywhere band: order in the band
+    gap: bool = False
     w: float = 0.0
     h: float = 0.0
     x: float = 0.0
@@ -62,10 +72,19 @@ def _anywhere(inst: NodeInstance, n_ctx: int | None, n_layers: int | None) -> bo
     return not inst.positions or not inst.stages() or (all_pos and all_layers)
 
 
+def gap_places(sites: Sequence[str]) -> list[tuple[int, int, list[str]]]:
+    """Gap sites grouped by grid place: (sub-layer, position, sites), heads 2*layer and MLPs or neurons 2*layer+1."""
+    places: dict[tuple[int, int], list[str]] = {}
+    for s in sorted(map(Site.parse, sites)):
+        places.setdefault((2 * s.layer + (s.kind != "head"), s.position), []).append(str(s))
+    return [(stage, pos, group) for (stage, pos), group in sorted(places.items())]
+
+
 def _boxes(graph: nx.DiGraph, labels, colors, fill_of, where_of, n_ctx, n_layers) -> tuple[list[Box], list[int]]:
     insts = [graph.nodes[n]["instance"] for n in graph.nodes]
     placed = {i.id for i in insts if not _anywhere(i, n_ctx, n_layers)}
-    columns = sorted({p for i in insts if i.id in placed for p in i.positions})
+    gaps = gap_places(graph.graph.get("gap_sites") or [])
+    columns = sorted({p for i in insts if i.id in placed for p in i.positions} | {p for _, p, _ in gaps})
     col_of = {p: k for k, p in enumerate(columns)}
     boxes, band = [], 0
     for inst in insts:
@@ -79,17 +98,21 @@ def _boxes(graph: nx.DiGraph, labels, colors, fill_of, where_of, n_ctx, n_layers
             row, cols = tuple(inst.stages()), (col_of[min(inst.positions)], col_of[max(inst.positions)])
         else:
             row, cols, band = ANYWHERE, (band, band), band + 1
-        box = Box(inst, lines, fill, row, cols)
-        box.w = max(56.0, max(text_width(t, s) for t, s in lines) + 2 * PAD)
-        box.h = sum(s * LINE_HEIGHT for _, s in lines) + 2 * PAD
-        boxes.append(box)
+        boxes.append(Box(inst.id, inst.description, not inst.required, lines, fill, row, cols))
+    for stage, pos, sites in gaps:
+        label = site_label(sites)
+        boxes.append(Box(label, "", False, [(label, NAME_FONT), ("gap report", SMALL_FONT)], "#ffffff", (stage,),
+                         (col_of[pos], col_of[pos]), gap=True))
+    for box in boxes:
+        box.w = max(56.0, max(text_width(t, s) for t, s in box.lines) + 2 * PAD)
+        box.h = sum(s * LINE_HEIGHT for _, s in box.lines) + 2 * PAD
     return boxes, columns
 
 
 def _lanes(boxes: list[Box]) -> int:
     """Stack overlapping boxes of one row in lanes (first lane free over the box's columns); returns the lane count."""
     ends: list[int] = []  # per lane, the last column used
-    for b in sorted(boxes, key=lambda b: (b.cols[0], b.cols[1], b.inst.id)):
+    for b in sorted(boxes, key=lambda b: (b.cols[0], b.cols[1], b.gap, b.id)):
         lane = next((k for k, end in enumerate(ends) if end < b.cols[0]), len(ends))
         if lane == len(ends):
             ends.append(b.cols[1])
@@ -141,6 +164,9 @@ def grid_svg(
     y = MARGIN + 14 * LINE_HEIGHT
     c.text(MARGIN, y - 4, title, size=14, anchor="start", bold=True)
     width = max(width, 2 * MARGIN + text_width(title, 14))
+    if any(b.gap for b in boxes):
+        y = _gap_legend(c, y + GAP)
+        width = max(width, 2 * MARGIN + 14 + text_width(GAP_LEGEND, TEXT_FONT))
     if band:
         y = _band(c, band, y + GAP)
     top = y + GAP
@@ -162,7 +188,7 @@ def grid_svg(
     for k, label in enumerate(headers):
         c.lines((xs[k] + xs[k + 1]) / 2, y + 2, [(label, TEXT_FONT), (f"P{columns[k]}", SMALL_FONT)], fill="#555555")
     y += (TEXT_FONT + SMALL_FONT) * LINE_HEIGHT + 4
-    _edges(c, graph, {b.inst.id: b for b in boxes})
+    _edges(c, graph, {b.id: b for b in boxes if not b.gap})
     for b in boxes:
         _box(c, b)
     return c.to_bytes(width, y + MARGIN)
@@ -177,9 +203,19 @@ def _band(c: Canvas, band: list[Box], y: float) -> float:
     return y + max(b.h for b in band)
 
 
+def _gap_legend(c: Canvas, y: float) -> float:
+    c.rect(MARGIN, y, 10, 10, fill="none", stroke=GAP_STROKE, stroke_width=2.0)
+    c.text(MARGIN + 14, y + 9, GAP_LEGEND, size=TEXT_FONT, anchor="start")
+    return y + 10
+
+
 def _box(c: Canvas, b: Box) -> None:
-    c.group(id=f"node-{b.inst.id}", cls="node", title=b.inst.id, desc=b.inst.description)
-    c.rect(b.x, b.y, b.w, b.h, fill=b.fill, stroke="#444444", rx=6, dashed=not b.inst.required)
+    if b.gap:
+        c.group(id="gap-" + re.sub(r"[^A-Za-z0-9.]+", "_", b.id), cls="gap", title=f"{b.id}: gap report (no node holds it)")
+        c.rect(b.x, b.y, b.w, b.h, fill=b.fill, stroke=GAP_STROKE, stroke_width=2.5)
+    else:
+        c.group(id=f"node-{b.id}", cls="node", title=b.id, desc=b.desc)
+        c.rect(b.x, b.y, b.w, b.h, fill=b.fill, stroke="#444444", rx=6, dashed=b.dashed)
     c.lines(b.x + b.w / 2, b.y + PAD, b.lines)
     c.end()
 

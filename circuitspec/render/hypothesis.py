@@ -10,8 +10,9 @@ as in the paper's diagrams:
   ``dot`` program lays out where it is installed (``circuitspec.render.files.dot_available``).
 
 Both draw verdicts too: ``labels`` (extra text per node, e.g. the sites found, ``P16.L0.H1+H2``)
-and ``colors`` (fill per node, e.g. by verdict). ``write_graph`` writes SVG (either style), PNG
-(``dot`` only) or the DOT source.
+and ``colors`` (fill per node, e.g. by verdict); sites in ``graph.graph["gap_sites"]`` (a verdict's
+gap report) become extra boxes, one per grid place, outlined in ``GAP_STROKE`` with a legend line.
+``write_graph`` writes SVG (either style), PNG (``dot`` only) or the DOT source.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import networkx as nx
 from circuitspec.atomic import atomic_write
 from circuitspec.errors import CircuitSpecError
 from circuitspec.render.files import dot_render, dot_svg
-from circuitspec.render.grid import grid_svg
-from circuitspec.render.style import EDGE_STROKE
+from circuitspec.render.grid import gap_places, grid_svg
+from circuitspec.render.style import EDGE_STROKE, GAP_LEGEND, GAP_STROKE, site_label
 from circuitspec.spec.instance import NodeInstance, span_text
 
 FORMATS = ("svg", "png", "dot")
@@ -85,7 +86,8 @@ def hypothesis_graph(
     n_layers = getattr(shape, "n_layers", None)
     name = graph.graph.get("name", "hypothesis")
     dot = graphviz.Digraph(name=str(name), format="svg")
-    heading = _heading(graph, title)
+    gaps = gap_places(graph.graph.get("gap_sites") or [])
+    heading = _heading(graph, title) + (f"\n{GAP_LEGEND}" if gaps else "")
     dot.attr(rankdir="BT", labelloc="t", label=heading, fontname="Helvetica", fontsize="16", nodesep="0.25", ranksep="0.5")
     dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10")
     dot.attr("edge", color="#555555", arrowsize="0.7")
@@ -106,14 +108,23 @@ def hypothesis_graph(
 
     for inst in ranks.pop(None, []):
         add(dot, inst)
-    for rank in sorted(ranks):
+    members: dict[int, list[tuple[int, str, NodeInstance | None]]] = {}  # rank -> (position, DOT id, node; None: gap box)
+    for rank, insts in ranks.items():
+        members[rank] = [(min(i.positions), i.id, i) for i in insts]
+    for stage, pos, sites in gaps:
+        members.setdefault(stage, []).append((pos, site_label(sites), None))
+    for rank in sorted(members):
         with dot.subgraph(name=f"rank_{rank}") as sub:
             sub.attr(rank="same")
-            members = sorted(ranks[rank], key=lambda i: (min(i.positions), i.id))
-            for inst in members:
-                add(sub, inst)
-            for a, b in zip(members, members[1:]):  # keep positions left to right within a rank
-                sub.edge(a.id, b.id, style="invis")
+            row = sorted(members[rank], key=lambda m: m[:2])
+            for _, key, inst in row:
+                if inst is not None:
+                    add(sub, inst)
+                else:
+                    sub.node(key, label=f"{key}\ngap report", shape="box", style="bold", color=GAP_STROKE, penwidth="2.5",
+                             tooltip=f"{key}: gap report (no node holds it)")
+            for (_, a, _), (_, b, _) in zip(row, row[1:]):  # keep positions left to right within a rank
+                sub.edge(a, b, style="invis")
 
     for a, b, data in graph.edges(data=True):
         attrs = {}

@@ -27,6 +27,8 @@ from typing import Literal
 from circuitspec.errors import ReportError
 from circuitspec.engine.sites import Site
 from circuitspec.render.style import (
+    GAP_LEGEND,
+    GAP_STROKE,
     HEADER_FILL,
     STATUS_FILL,
     STATUS_RANK,
@@ -44,7 +46,6 @@ USEFUL_TEXT = "?"
 NOTE_WIDTH = 110  # characters per line of the not-placed notes under the map
 CELL_FONT, SMALL_FONT, TITLE_FONT = 11.0, 8.0, 13.0
 PAD, MARGIN = 5.0, 10.0
-GAP_STROKE = "#c2185b"
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def draw_node_map(m: NodeMap, *, legend: Legend | None = None, tooltip=cell_tool
         y += h
     items = DEFAULT_LEGEND if legend is None else legend
     if any(cell.gap for cell in m.cells.values()):
-        items = [*items, ("none", "outlined: gap report (keep to restore faithfulness)")]
+        items = [*items, ("none", GAP_LEGEND)]
     y = _legend(c, MARGIN, y + 6, items)
     y = _notes(c, m, MARGIN, y + 4, max(table_w, 400.0))
     return c.to_bytes(MARGIN * 2 + max(table_w, 400.0), y + MARGIN)

@@ -43,6 +43,10 @@ EDGE_STROKE = {
 }
 DEFAULT_EDGE_STROKE = "#555555"
 
+# Outline of the gap report's sites (node map cells, extra boxes on the hypothesis graph), and its legend line.
+GAP_STROKE = "#c2185b"
+GAP_LEGEND = "outlined: gap report (keep to restore faithfulness)"
+
 # Order of badness, used where several nodes share a cell and when picking a worst node.
 STATUS_RANK = {"confirmed": 0, "unconfirmed": 1, "not_placed": 2}
 
