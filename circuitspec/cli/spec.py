@@ -77,7 +77,7 @@ def _table(graph, title: str) -> Table:
     for col in ("node", "computes", "site", "at", "layers", "behaviour", "test", "feeds"):
         table.add_column(col, overflow="fold")
     for inst in instances(graph)[:MAX_TABLE_ROWS]:
-        site = inst.site if inst.max_heads == 1 else f"{inst.site}x{inst.max_heads}"
+        site = f"{inst.site} spread" if inst.spread else inst.site if inst.max_heads == 1 else f"{inst.site}x{inst.max_heads}"
         at = "any" if inst.positions == list(range(shape.n_ctx)) else span_text(inst.positions, "P")
         layers = "any" if inst.layers == list(range(shape.n_layers)) else span_text(inst.layers)
         test = f"{inst.min_accuracy:g}/{inst.n_pairs}"

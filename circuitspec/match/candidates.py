@@ -26,10 +26,12 @@ def filter_by_facts(node: NodeInstance, sites: Sequence[Site], facts: Facts) -> 
     """The sites whose measured behaviour satisfies every constraint of the node.
 
     Constraints that concern a single site's ablation (impacts, breaks, spares) are not
-    applied to heads of a node that may be split over several heads: one head of a
-    jointly computed variable need not show the joint effect on its own.
+    applied to heads of a node that may be split over several heads (``max_heads`` or
+    ``spread``): one head of a jointly computed variable need not show the joint effect on
+    its own. A spread node's MLPs are still held to them: that is what picks, among the
+    MLPs its positions allow, those that serve its digits.
     """
-    solo = node.max_heads <= 1
+    solo = node.max_heads <= 1 and not node.spread
     return [s for s in sites if _fits(node, s, facts, apply_ablation=solo or s.kind != "head")]
 
 

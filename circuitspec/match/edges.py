@@ -149,7 +149,8 @@ class EdgeTester:
                 self._results.setdefault(keys[edge], EdgeResult(a, b, data["required"], data["min_accuracy"], ()))
                 continue
             sender, receiver = tuple(chosen[a].sites), tuple(chosen[b].sites)
-            others = [s for n, p in chosen.items() if n not in edge for s in p.sites]
+            ends = set(sender) | set(receiver)  # a site two spread nodes share is the edge's own
+            others = [s for n, p in chosen.items() if n not in edge for s in p.sites if s not in ends]
             frozen = between(sender, receiver, others)
             key = (edge, sender, receiver, frozen)
             keys[edge] = key

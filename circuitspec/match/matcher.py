@@ -3,8 +3,8 @@
 For each node: enumerate the sites its kind, positions and layers allow; drop those
 whose measured facts break its behaviour constraints; score the rest by interchange
 tests on every variable the node computes (single sites, co-located head sets up to
-``max_heads`` that beat their passing subsets, then ranked neuron sets); keep the
-placements that pass.
+``max_heads`` that beat their passing subsets, then ranked neuron sets; a ``spread``
+node has one placement, every site that fits); keep the placements that pass.
 The solver then picks one passing placement per node so that every edge is real
 information flow and no site serves two nodes, and the required edges of its choice must pass
 their path-patching tests (``match.edges``); placement pairs that fail one are struck out and
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
@@ -146,6 +146,9 @@ def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
         ]
 
     evaluated: list[Placement] = []
+    if node.spread:  # one placement: every site that fits, patched together
+        result.evaluated = [replace(p, shareable=True) for p in evaluate([tuple(sites)])]
+        return result
     if node.site != "neurons":  # a neurons node is placed by a neuron set, never a whole MLP
         evaluated += evaluate([(s,) for s in sites])
         evaluated += _needed(evaluate(_colocated_sets(sites, node.max_heads)), evaluated)
@@ -195,8 +198,12 @@ def _colocated_sets(sites: Sequence[Site], max_heads: int) -> list[tuple[Site, .
 
 
 def _feeds(src: Placement, dst: Placement) -> bool:
-    """Every site of the source can feed every site of the target."""
-    return all(
+    """Some site of the source can feed some site of the target.
+
+    For a single site or co-located heads this is the same as every site feeding every site;
+    a spread placement spans tokens, and one route suffices (the path test says whether it is real).
+    """
+    return any(
         site_can_feed((a.position, a.layer, _stage_kind(a)), (b.position, b.layer, _stage_kind(b)))
         for a in src.sites
         for b in dst.sites

@@ -21,6 +21,7 @@ class Placement:
     sites: tuple[Site, ...]
     scores: tuple[causal.Score, ...]
     min_accuracy: float
+    shareable: bool = False  # a spread node's placement: its sites may also serve other spread nodes
 
     @property
     def value(self) -> float:

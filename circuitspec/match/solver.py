@@ -3,8 +3,9 @@
 A branch-and-bound search over the nodes' confirmed placements (anything with ``sites`` and a
 ``score``: ``circuitspec.match.placement.Placement``; the tests use small stand-ins). Placing a node always
 beats leaving it out (lexicographic objective: required nodes placed, then nodes
-placed, then total score), no site serves two nodes, and every hypothesis edge must
-be realisable as information flow between the chosen sites.
+placed, then total score), no site serves two nodes (except between two placements that are
+both ``shareable``: spread nodes, each every site that takes part in its variable), and every
+hypothesis edge must be realisable as information flow between the chosen sites.
 
 Each choice is propagated at once (forward checking): the placements of the other nodes
 that now share a site or break an edge are struck out, the most constrained node is
@@ -20,7 +21,9 @@ from typing import Protocol
 
 
 class Placement(Protocol):
-    """What the solver reads of a placement: its sites (no site serves two nodes) and its score."""
+    """What the solver reads of a placement: its sites (no site serves two nodes) and its score.
+
+    A placement with a true ``shareable`` attribute may share sites with another such placement."""
 
     @property
     def sites(self) -> tuple[Hashable, ...]: ...
@@ -81,6 +84,7 @@ def solve(
 
     def propagate(domains: dict[str, tuple[Placement, ...]], node: str, placement: Placement) -> dict[str, tuple[Placement, ...]]:
         sites = set(placement.sites)
+        shareable = getattr(placement, "shareable", False)
         succ, pred = set(out_edges[node]), set(in_edges[node])
         out = {}
         for other, dom in domains.items():
@@ -89,7 +93,7 @@ def solve(
             out[other] = tuple(
                 o
                 for o in dom
-                if not sites.intersection(o.sites)
+                if (not sites.intersection(o.sites) or (shareable and getattr(o, "shareable", False)))
                 and (other not in succ or compatible(placement, o))
                 and (other not in pred or compatible(o, placement))
             )

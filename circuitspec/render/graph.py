@@ -55,6 +55,7 @@ def _instance(node: NodeVerdict, verdict: Verdict) -> NodeInstance:
         variables=[parse_variable(v) for v in node.variables] or [(node.node, None)],
         site=site_kind if site_kind in ("head", "mlp", "neurons") else "any",
         max_heads=max(per_cell.values(), default=1),
+        spread=len({s.position for s in sites}) > 1,
         positions=sorted({s.position for s in sites}) or list(range(lay.n_ctx)),
         layers=sorted({s.layer for s in sites}) or list(range(lay.n_layers)),
         attends=[],

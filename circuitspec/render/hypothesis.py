@@ -56,7 +56,7 @@ def _family(inst: NodeInstance) -> str:
 def _where_text(inst: NodeInstance, n_ctx: int | None, n_layers: int | None) -> str:
     pos = "any position" if n_ctx is not None and inst.positions == list(range(n_ctx)) else span_text(inst.positions, "P")
     lay = "any layer" if n_layers is not None and inst.layers == list(range(n_layers)) else "L" + span_text(inst.layers)
-    kind = inst.site if inst.max_heads == 1 else f"{inst.site} x{inst.max_heads}"
+    kind = f"{inst.site} (spread)" if inst.spread else inst.site if inst.max_heads == 1 else f"{inst.site} x{inst.max_heads}"
     return f"{pos} · {lay} · {kind}"
 
 

@@ -144,7 +144,8 @@ def node_map(verdict: Verdict) -> NodeMap:
             if node.node not in cell.nodes:
                 cell.nodes.append(node.node)
                 cell.statuses.append(node.status)
-            cell.sites.append(str(site))
+            if str(site) not in cell.sites:  # a site two spread nodes share
+                cell.sites.append(str(site))
             if site.kind == "neurons":
                 merged = set(cell.neurons.get(node.node, ())) | set(site.neurons)
                 cell.neurons[node.node] = tuple(sorted(merged))

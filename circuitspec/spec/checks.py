@@ -82,6 +82,12 @@ def check_node(node: Node) -> None:
         raise TemplateError(
             f"max_heads applies to heads; this node's site is {node.site!r}", hint="use site: head or drop max_heads", subpath=("max_heads",)
         )
+    if node.spread and node.max_heads > 1:
+        raise TemplateError(
+            "max_heads has no effect on a spread node (it takes every allowed head that fits)", hint="drop max_heads or spread", subpath=("max_heads",)
+        )
+    if node.spread and node.site == "neurons":
+        raise TemplateError("a neurons node is a searched neuron set and cannot be spread", hint="use site: mlp or any", subpath=("spread",))
     both = set(node.breaks) & set(node.spares)
     if both:
         raise TemplateError(f"class {sorted(both)[0]!r} is both in breaks and in spares", subpath=("spares",))

@@ -269,6 +269,7 @@ def _instance(node: Node, binding: dict[str, int], ctx: _Ctx) -> NodeInstance:
         variables=variables,
         site=node.site,
         max_heads=node.max_heads,
+        spread=node.spread,
         positions=positions,
         layers=layers,
         attends=attends,

@@ -26,6 +26,7 @@ class NodeInstance(BaseModel):
     variables: list[tuple[str, int | None]]  # [("SA", 3)], several for a polysemantic node
     site: NodeSiteKind
     max_heads: int
+    spread: bool  # every allowed site that fits, patched together; may share sites with other spread nodes
     positions: list[int]  # sorted token positions where it may be
     layers: list[int]  # sorted layers where it may be
     attends: list[tuple[list[int], float]]  # (token positions, least total attention share)

@@ -222,6 +222,10 @@ class Node(SpecModel):
     computes: Variables = Field(description="variable(s) the node computes: SA(n), or SA(n) | MD(n) | ND(n) for a polysemantic node")
     site: Site = Field(default="head", description="head, mlp, neurons or any")
     max_heads: Count = Field(default=1, le=MAX_HEADS, description="co-located heads (same position and layer) that may jointly realise the node")
+    spread: StrictBool = Field(
+        default=False,
+        description="the node is every allowed site that fits its constraints, patched together (one variable computed at several tokens); spread nodes may share sites",
+    )
     at: Positions | None = Field(default=None, description="token positions allowed: D(n), D'(n), OPR, =, sign, A(n), predicts A(n), P(k), X..Y; all if omitted")
     layers: Layers | None = Field(default=None, description="layers allowed: 0, 1..last, [0, 2]; all if omitted")
     attends: list[Attends] = Field(default=[], description="attention constraints (heads only)")
@@ -268,6 +272,7 @@ class NodeOverride(SpecModel):
     computes: Variables | None = None
     site: Site | None = None
     max_heads: Count | None = Field(default=None, le=MAX_HEADS)
+    spread: StrictBool | None = None
     at: Positions | None = None
     layers: Layers | None = None
     attends: list[Attends] | None = None

@@ -1,0 +1,105 @@
+"""Spread nodes: one variable computed at several tokens, patched together.
+
+In the 2-layer zoo models a column's TriCase is read at three tokens (D'(n), the next one, and the
+token predicting A(n+1)); a node confined to one token cannot pass its interchange test there,
+because the other copies still hold the base value. ``spread: true`` makes the node every allowed
+site that fits its constraints. Measured on add_d5_l2_h3_t3K_s372001, the model
+specs/addition_2layer.yaml was written from.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+from circuitspec.engine import Engine, Site
+from circuitspec.engine.facts import FactsParams, load_or_compute
+from circuitspec.errors import SpecError
+from circuitspec.match.matcher import match
+from circuitspec.match.solver import solve
+from circuitspec.spec import expand, loads
+
+MODEL = "add_d5_l2_h3_t3K_s372001"
+
+HEAD = """\
+name: t
+task: add
+nodes:
+  - id: X
+    computes: {computes}
+    site: {site}
+    {extra}
+    at: {at}
+    layers: 0
+    attends: {{to: [D(2), D'(2)], min_share: 0.3}}
+    test: {{keep: [SC(2)]}}
+"""
+
+
+def spec(computes="ST(2)", site="head", extra="spread: true", at="D'(2)..predicts A(3)"):
+    return loads(HEAD.format(computes=computes, site=site, extra=extra, at=at), file="s.yaml")
+
+
+class Option(NamedTuple):
+    sites: tuple
+    score: float
+    shareable: bool = False
+
+
+def test_only_spread_placements_share_sites():
+    both = solve({"A": [Option((1, 2), 0.9, True)], "B": [Option((2, 3), 0.8, True)]}, [], lambda a, b: True)
+    assert set(both.chosen) == {"A", "B"}
+    one = solve({"A": [Option((1, 2), 0.9, True)], "B": [Option((2, 3), 0.8)]}, [], lambda a, b: True)
+    assert set(one.chosen) == {"A"} and one.conflicted == ["B"]
+
+
+def test_spread_rejects_fields_it_would_ignore():
+    for extra, site, message in (("spread: true\n    max_heads: 2", "head", "max_heads has no effect"), ("spread: true", "neurons", "cannot be spread")):
+        text = HEAD.format(computes="ST(2)", site=site, extra=extra, at="D'(2)..predicts A(3)")
+        if site == "neurons":
+            text = text.replace("    attends: {to: [D(2), D'(2)], min_share: 0.3}\n", "")
+        with pytest.raises(SpecError, match=message) as err:
+            loads(text, file="s.yaml")
+        assert err.value.file == "s.yaml" and err.value.line is not None
+
+
+@pytest.fixture(scope="module")
+def placed(zoo_model):
+    model = zoo_model(MODEL)
+    engine = Engine(model, seed=0)
+    facts = load_or_compute(engine, FactsParams.preset(0))
+
+    def run(h):
+        graph = expand(h, model.card)
+        m = match(graph, engine, facts, seed=0)
+        return m.nodes["X"], m
+
+    return run, model.task.layout
+
+
+def test_a_spread_tricase_passes_where_one_token_does_not(placed):
+    run, layout = placed
+    single, _ = run(spec(extra="max_heads: 2"))
+    assert not any(p.passed for p in single.evaluated)
+    best = single.evaluated[0]
+    assert best.value < 0.9 and len({s.position for s in best.sites}) == 1
+    spread, m = run(spec())
+    (p,) = spread.evaluated
+    assert p.passed and p.value >= 0.95 and p.shareable
+    positions = {s.position for s in p.sites}
+    d2 = layout.d_prime(2)
+    assert {d2, d2 + 1, layout.predicts(3)} <= positions, p.sites
+    assert all(s.kind == "head" and s.layer == 0 for s in p.sites)
+    assert m.assignment.chosen["X"] is p
+
+
+def test_a_spread_node_with_the_wrong_variable_or_place_fails(placed):
+    run, _ = placed
+    # SA(2) is read at A(2)'s own token: the tail's copies of column 2 never move A(2)
+    (wrong_var,) = run(spec(computes="SA(2)"))[0].evaluated
+    assert not wrong_var.passed
+    # column 2's heads and MLPs claimed to carry column 3's TriCase
+    (wrong_column,) = run(spec(computes="ST(3)"))[0].evaluated
+    assert not wrong_column.passed
+
