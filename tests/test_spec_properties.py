@@ -132,6 +132,7 @@ def test_shipped_specs_round_trip():
 SOURCES = {p.stem: p.read_text() for p in sorted(SPECS.glob("*.yaml"))}
 SHAPE_FOR = {
     "addition": make_shape("add", 6, 2, 3),
+    "addition_2layer": make_shape("add", 6, 2, 3),
     "addition_1layer": make_shape("add", 5, 1, 3),
     "addition_1layer_lookahead": make_shape("add", 5, 1, 3),
     "subtraction": make_shape("sub", 6, 2, 3),
@@ -140,6 +141,7 @@ SHAPE_FOR = {
 }
 WORDS = [
     "SA", "SB", "sa", "ST", "MV", "OPR", "SGN", "A", "D", "D'", "P", "sign", "sgn", "predicts", "=", "last", "digits",
+    "spread", "true",
     "layers", "heads", "n", "k", "m", "0", "1", "-1", "99", "1000000000000", "0..", "..", "->", "|", "{", "}", "(", ")",
     "[", "]", ":", "- ", "&a", "*a", "!!python/object:os.system", "!!binary", "<<: *a", "~", "null", "yes", "true",
     "1.5", "nan", ".inf", "2020-01-01", "'", '"', "#", "\t", "\\", "\x00", "\x85", "é", "∑", "head", "mlp", "neurons",

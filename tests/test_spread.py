@@ -9,17 +9,20 @@ specs/addition_2layer.yaml was written from.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
-from circuitspec.engine import Engine, Site
+from circuitspec.engine import Engine
 from circuitspec.engine.facts import FactsParams, load_or_compute
 from circuitspec.errors import SpecError
 from circuitspec.match.matcher import match
 from circuitspec.match.solver import solve
 from circuitspec.spec import expand, loads
+from circuitspec.verify.core import verify_model
 
+SPECS = Path(__file__).resolve().parents[1] / "specs"
 MODEL = "add_d5_l2_h3_t3K_s372001"
 
 HEAD = """\
@@ -103,3 +106,14 @@ def test_a_spread_node_with_the_wrong_variable_or_place_fails(placed):
     (wrong_column,) = run(spec(computes="ST(3)"))[0].evaluated
     assert not wrong_column.passed
 
+
+def test_the_refined_2layer_hypothesis_holds_on_its_evidence_model(zoo_model):
+    """The model specs/addition_2layer.yaml was written from: it must hold there (the other models are the test)."""
+    (v,) = verify_model([SPECS / "addition_2layer.yaml"], zoo_model(MODEL), seed=0)
+    assert v.status == "holds", v.summary
+    st2 = v.node("ST2")
+    sa3 = v.node("SA3")
+    shared = set(st2.sites) & set(sa3.sites)
+    assert shared  # the MLP at the token predicting A(3) takes part in both
+    e = v.edge("ST2", "SV2")
+    assert e.status == "confirmed" and not shared & set(e.frozen)
