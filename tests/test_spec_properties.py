@@ -141,7 +141,7 @@ SHAPE_FOR = {
 }
 WORDS = [
     "SA", "SB", "sa", "ST", "MV", "OPR", "SGN", "A", "D", "D'", "P", "sign", "sgn", "predicts", "=", "last", "digits",
-    "spread", "true",
+    "spread", "true", "mlp_layers", "last-1",
     "layers", "heads", "n", "k", "m", "0", "1", "-1", "99", "1000000000000", "0..", "..", "->", "|", "{", "}", "(", ")",
     "[", "]", ":", "- ", "&a", "*a", "!!python/object:os.system", "!!binary", "<<: *a", "~", "null", "yes", "true",
     "1.5", "nan", ".inf", "2020-01-01", "'", '"', "#", "\t", "\\", "\x00", "\x85", "é", "∑", "head", "mlp", "neurons",

@@ -117,3 +117,20 @@ def test_the_refined_2layer_hypothesis_holds_on_its_evidence_model(zoo_model):
     assert shared  # the MLP at the token predicting A(3) takes part in both
     e = v.edge("ST2", "SV2")
     assert e.status == "confirmed" and not shared & set(e.frozen)
+
+
+def test_mlp_layers_give_a_site_any_node_its_mlps_layers():
+    """``mlp_layers: 1..last-1`` (the carry node's MLPs: every MLP but the last) names none in 2 layers."""
+    from circuitspec.match.candidates import allowed_sites
+    from circuitspec.spec import make_shape
+
+    text = HEAD.format(computes="SV(2)", site="any", extra="spread: true\n    mlp_layers: 1..last-1", at="predicts A(3)")
+    text = text.replace("    layers: 0\n    attends: {to: [D(2), D'(2)], min_share: 0.3}\n", "    layers: 1..last\n")
+    for layers, mlps in ((2, []), (3, [1])):
+        shape = make_shape("add", 5, layers, 3)
+        (node,) = [d["instance"] for _, d in expand(loads(text), shape).nodes(data=True)]
+        sites = allowed_sites(node, shape)
+        assert {s.layer for s in sites if s.kind == "mlp"} == set(mlps)
+        assert {s.layer for s in sites if s.kind == "head"} == set(range(1, layers))
+    with pytest.raises(SpecError, match="mlp_layers sets the MLPs' layers of a site: any node"):
+        loads(text.replace("site: any", "site: head"), file="s.yaml")

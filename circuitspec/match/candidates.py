@@ -19,6 +19,9 @@ _ENUMERATED = {"head": ("head",), "mlp": ("mlp",), "neurons": ("mlp",), "any": (
 
 def allowed_sites(node: NodeInstance, shape) -> list[Site]:
     """Every head / MLP site the node's kind, positions and layers allow (neurons: their MLP)."""
+    if node.mlp_layers is not None:
+        heads = all_sites(shape, kinds=("head",), positions=node.positions, layers=node.layers)
+        return sorted(heads + all_sites(shape, kinds=("mlp",), positions=node.positions, layers=node.mlp_layers))
     return all_sites(shape, kinds=_ENUMERATED[node.site], positions=node.positions, layers=node.layers)
 
 

@@ -57,6 +57,8 @@ def _where_text(inst: NodeInstance, n_ctx: int | None, n_layers: int | None) -> 
     pos = "any position" if n_ctx is not None and inst.positions == list(range(n_ctx)) else span_text(inst.positions, "P")
     lay = "any layer" if n_layers is not None and inst.layers == list(range(n_layers)) else "L" + span_text(inst.layers)
     kind = f"{inst.site} (spread)" if inst.spread else inst.site if inst.max_heads == 1 else f"{inst.site} x{inst.max_heads}"
+    if inst.mlp_layers is not None:
+        lay += " (MLPs " + ("none" if not inst.mlp_layers else "L" + span_text(inst.mlp_layers)) + ")"
     return f"{pos} · {lay} · {kind}"
 
 

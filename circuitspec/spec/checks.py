@@ -82,6 +82,11 @@ def check_node(node: Node) -> None:
         raise TemplateError(
             f"max_heads applies to heads; this node's site is {node.site!r}", hint="use site: head or drop max_heads", subpath=("max_heads",)
         )
+    if node.mlp_layers is not None and node.site != "any":
+        raise TemplateError(
+            f"mlp_layers sets the MLPs' layers of a site: any node; this node's site is {node.site!r}",
+            hint="use layers, or site: any", subpath=("mlp_layers",),
+        )
     if node.spread and node.max_heads > 1:
         raise TemplateError(
             "max_heads has no effect on a spread node (it takes every allowed head that fits)", hint="drop max_heads or spread", subpath=("max_heads",)

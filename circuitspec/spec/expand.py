@@ -222,24 +222,8 @@ def _instance(node: Node, binding: dict[str, int], ctx: _Ctx) -> NodeInstance:
     node_id = _sub(("id",), lambda: parse_template(node.id).render(scope))
     variables = _variables(node.computes, scope, ctx, ("computes",), drop_missing=False)
     positions = _positions(node.at, scope, ctx, "at") if node.at is not None else list(range(shape.n_ctx))
-    if node.layers is None:
-        layers = list(range(shape.n_layers))
-    else:
-        found: set[int] = set()
-        for i, t in enumerate(node.layers):
-            r = parse_range(t)
-            lo = _sub(("layers", i), lambda: evaluate(r.lo, scope))
-            hi = lo if r.hi is None else _sub(("layers", i), lambda: evaluate(r.hi, scope))
-            lo, hi = min(lo, hi), max(lo, hi)
-            if lo < 0 or hi >= shape.n_layers:
-                bad = lo if lo < 0 else hi
-                raise TemplateError(
-                    f"layer {bad} is outside the model (layers 0..{shape.n_layers - 1})",
-                    hint="use 'last' for the model's last layer, e.g. 1..last",
-                    subpath=("layers", i),
-                )
-            found.update(range(lo, hi + 1))
-        layers = sorted(found)
+    layers = list(range(shape.n_layers)) if node.layers is None else _layers(node.layers, scope, shape, "layers")
+    mlp_layers = None if node.mlp_layers is None else _layers(node.mlp_layers, scope, shape, "mlp_layers", empty_ok=True)
     if node.max_heads > shape.n_heads:
         raise TemplateError(
             f"max_heads {node.max_heads} exceeds the model's {shape.n_heads} heads per layer", subpath=("max_heads",)
@@ -272,6 +256,7 @@ def _instance(node: Node, binding: dict[str, int], ctx: _Ctx) -> NodeInstance:
         spread=node.spread,
         positions=positions,
         layers=layers,
+        mlp_layers=mlp_layers,
         attends=attends,
         impacts_exactly=exactly,
         impacts_at_least=at_least or [],
@@ -283,6 +268,28 @@ def _instance(node: Node, binding: dict[str, int], ctx: _Ctx) -> NodeInstance:
         keep=keep,
         description=node.description,
     )
+
+
+def _layers(texts: list[str], scope, shape, field: str, *, empty_ok: bool = False) -> list[int]:
+    """The layers a list of ranges names. A range written high to low is read low to high, except
+    where ``empty_ok`` (``mlp_layers: 1..last-1`` names no MLP in a 2-layer model)."""
+    found: set[int] = set()
+    for i, t in enumerate(texts):
+        r = parse_range(t)
+        lo = _sub((field, i), lambda: evaluate(r.lo, scope))
+        hi = lo if r.hi is None else _sub((field, i), lambda: evaluate(r.hi, scope))
+        if empty_ok and hi < lo:
+            continue
+        lo, hi = min(lo, hi), max(lo, hi)
+        if lo < 0 or hi >= shape.n_layers:
+            bad = lo if lo < 0 else hi
+            raise TemplateError(
+                f"layer {bad} is outside the model (layers 0..{shape.n_layers - 1})",
+                hint="use 'last' for the model's last layer, e.g. 1..last",
+                subpath=(field, i),
+            )
+        found.update(range(lo, hi + 1))
+    return sorted(found)
 
 
 def _sub(path: tuple, fn):

@@ -29,6 +29,7 @@ class NodeInstance(BaseModel):
     spread: bool  # every allowed site that fits, patched together; may share sites with other spread nodes
     positions: list[int]  # sorted token positions where it may be
     layers: list[int]  # sorted layers where it may be
+    mlp_layers: list[int] | None = None  # site any: its MLPs' layers, when they differ from ``layers``
     attends: list[tuple[list[int], float]]  # (token positions, least total attention share)
     impacts_exactly: list[str] | None  # answer labels ("A3", "sign") its ablation changes, and no others
     impacts_at_least: list[str]  # answer labels its ablation must change
@@ -47,6 +48,8 @@ class NodeInstance(BaseModel):
 
     def stages(self) -> list[int]:
         """Sub-layer indices where it may run: 2*layer for heads, 2*layer+1 for MLPs and neurons."""
+        if self.mlp_layers is not None:
+            return sorted({2 * layer for layer in self.layers} | {2 * layer + 1 for layer in self.mlp_layers})
         return sorted({2 * layer + k for layer in self.layers for k in _STAGE_KINDS[self.site]})
 
 

@@ -228,6 +228,10 @@ class Node(SpecModel):
     )
     at: Positions | None = Field(default=None, description="token positions allowed: D(n), D'(n), OPR, =, sign, A(n), predicts A(n), P(k), X..Y; all if omitted")
     layers: Layers | None = Field(default=None, description="layers allowed: 0, 1..last, [0, 2]; all if omitted")
+    mlp_layers: Layers | None = Field(
+        default=None,
+        description="for site: any, the layers its MLPs may be in when they differ from its heads' (1..last-1: every MLP but the last; a range that ends below its start is empty)",
+    )
     attends: list[Attends] = Field(default=[], description="attention constraints (heads only)")
     impacts: Impacts | None = Field(default=None, description="answer digits its ablation changes")
     breaks: Classes = Field(default=[], description="question classes that fail when it is ablated")
@@ -275,6 +279,7 @@ class NodeOverride(SpecModel):
     spread: StrictBool | None = None
     at: Positions | None = None
     layers: Layers | None = None
+    mlp_layers: Layers | None = None
     attends: list[Attends] | None = None
     impacts: Impacts | None = None
     breaks: Classes | None = None
