@@ -133,6 +133,7 @@ SOURCES = {p.stem: p.read_text() for p in sorted(SPECS.glob("*.yaml"))}
 SHAPE_FOR = {
     "addition": make_shape("add", 6, 2, 3),
     "addition_2layer": make_shape("add", 6, 2, 3),
+    "addition_2layer_v2": make_shape("add", 6, 3, 4),
     "addition_1layer": make_shape("add", 5, 1, 3),
     "addition_1layer_lookahead": make_shape("add", 5, 1, 3),
     "subtraction": make_shape("sub", 6, 2, 3),
