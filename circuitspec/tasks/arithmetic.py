@@ -12,7 +12,7 @@ import torch
 
 from circuitspec.errors import TaskError, unknown
 from circuitspec.tasks import causal, classes, dag
-from circuitspec.tasks.base import Counterfactuals
+from circuitspec.tasks.base import CausalTask, Counterfactuals
 from circuitspec.tasks.columns import answer_tokens, assemble, split
 from circuitspec.tasks.layout import (
     BLANK,
@@ -33,7 +33,7 @@ from circuitspec.vocabulary import variable as lookup_variable
 _CLASS_PREFIX = {"S": ("S",), "M": ("M",), "N": ("N",), "G": ("M", "N")}
 
 
-class ArithmeticTask:
+class ArithmeticTask(CausalTask):
     """``op`` in add / sub / mix, ``digits`` from 1 to 20, ``layout`` one of ``layout.LAYOUTS``
     (the paper's, the answer digits reversed, no sign token, operands unpadded, or a combination;
     sub and mix keep the sign); name like ``add_d6`` (``add_d6_reversed``)."""
@@ -148,29 +148,18 @@ class ArithmeticTask:
             x, y = torch.where(pick, hx, x), torch.where(pick, hy, y)
         return self._assemble(x, y, opr)
 
-    def answers(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Gold answer tokens [B, n_answer] (sign, then the answer digits in the layout's order) from the question part."""
-        return self.causal_answer(tokens, {})
-
     # ---- variables and classes -------------------------------------------------------------
 
     @property
     def variables(self) -> Mapping[str, Variable]:
         return VARIABLES
 
-    def variable(self, tokens: torch.Tensor, name: str, n: int | None = None) -> torch.Tensor:
-        """Value of variable ``name`` (column ``n`` when per digit) for every row, LongTensor[B].
+    def all_variables(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every variable at once: per-digit ones as [B, digits] ([B, digits+1] for A), others [B].
 
         Computed for every row whatever its operator: variables are functions of the
-        digits (SGN is the sign subtraction would give).
+        digits (SGN is the sign subtraction would give). ``variable`` picks one of them.
         """
-        key = self.check_key((name, n))
-        x, y, opr = split(self._check_tokens(tokens), self.digits)
-        values = causal.evaluate(x, y, opr)[name]
-        return (values if key[1] is None else values[:, key[1]]).long()
-
-    def all_variables(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every variable at once: per-digit ones as [B, digits] ([B, digits+1] for A), others [B]."""
         x, y, opr = split(self._check_tokens(tokens), self.digits)
         return {k: v.long() for k, v in causal.evaluate(x, y, opr).items() if k != "sign"}
 
