@@ -23,7 +23,7 @@ from circuitspec.spec import expand, load
 from circuitspec.spec.shape import make_shape
 from circuitspec.strategies import Question, batch, counterfactual_pairs, questions
 from circuitspec.tasks import VARIABLES, ArithmeticTask, Layout
-from circuitspec.tasks.layout import LAYOUTS, SIGNED_LAYOUTS
+from circuitspec.tasks.layout import BLANK, LAYOUTS, SIGNED_LAYOUTS
 from circuitspec.tasks.registry import make_task, vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +115,18 @@ def test_nosign_and_unpadded_positions_and_tokens():
     with pytest.raises(TaskError, match="needs the sign|do not fit|does not fit"):
         ArithmeticTask("sub", 4, "nosign")
     assert "nosign" not in vocabulary("mix").layouts and set(vocabulary("add").layouts) == set(LAYOUTS)
+
+
+def test_enriched_unpadded_batches_hold_short_numbers_and_padded_ones_draw_as_before():
+    def short(tokens):  # share of rows whose first operand is two or more digits short: D(3) blank
+        return (tokens[:, Layout(5).d(3)] == BLANK).float().mean().item()
+
+    paper, unpadded = ArithmeticTask("add", 5), ArithmeticTask("add", 5, "unpadded")
+    drawn = {t.layout.name: t.generate(20_000, torch.Generator().manual_seed(4), enrich=True) for t in (paper, unpadded)}
+    assert short(unpadded.generate(20_000, torch.Generator().manual_seed(4))) < 0.02  # uniform digits: about 1%
+    assert short(drawn["unpadded"]) > 0.1  # cut to 1..3 digits with probability 0.25 * 3/5, plus those
+    again = ArithmeticTask("add", 5, "nosign").generate(20_000, torch.Generator().manual_seed(4), enrich=True)
+    assert torch.equal(again, torch.cat([drawn["paper"][:, :12], drawn["paper"][:, 13:]], dim=1))  # no extra draws
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

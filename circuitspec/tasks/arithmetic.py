@@ -101,6 +101,7 @@ class ArithmeticTask(CausalTask):
         equal_batch_p: float = 0.01,
         sub_p: float = 0.66,
         hard_p: float = 0.0,
+        short_p: float = 0.25,
     ) -> torch.Tensor:
         """``n`` questions with gold answers, on the generator's device.
 
@@ -113,6 +114,9 @@ class ArithmeticTask(CausalTask):
         whole batch has D' = D. In ``mix`` each row is subtraction with probability
         ``sub_p``. ``hard_p``: each row is, with this probability, replaced by a sparse
         or cascade row (``tasks.hard``); 0 draws nothing extra, so older recipes reproduce.
+        In an unpadded layout, ``enrich`` also cuts each operand, with probability ``short_p``, to a
+        length drawn from 1..digits (its leading zeros are blanks): uniform digits almost never
+        give a number two or more digits short. Padded layouts draw nothing for it.
         """
         if not isinstance(n, int) or n < 0:
             raise TaskError(f"number of questions must be a non-negative integer, got {n!r}")
@@ -140,6 +144,10 @@ class ArithmeticTask(CausalTask):
             if rand(1).item() < equal_batch_p:
                 nudged = x
             y = torch.where(opr[:, None] == 1, nudged, y)
+        if enrich and not self.layout.padded:
+            for v in (x, y):
+                length = torch.randint(1, d + 1, (n, 1), generator=generator, device=device)
+                v.masked_fill_((rand(n, 1) < short_p) & (torch.arange(d, device=device) >= length), 0)
         if hard_p > 0:
             from circuitspec.tasks.hard import hard_digits
 
