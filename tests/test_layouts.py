@@ -222,3 +222,20 @@ def test_the_reversed_model_reads_the_carry_from_the_digit_it_just_emitted():
     assert cs.verify(ROOT / "specs" / "addition_1layer.yaml", rev).status == "holds"  # the paper's spec, unedited
     paper = cs.verify(REVERSED_SPEC, "add_d5_l1_h3_t6K_s372001")
     assert paper.status == "fails" and paper.metrics.faithfulness.value < 0.5
+
+
+def test_the_nosign_model_runs_the_paper_spec_unedited_and_needs_its_look_ahead_heads():
+    """Without the sign token, 6K steps already grow the one-column look-ahead heads that the paper-layout
+    model grows only by 15K: addition_1layer places every node and edge but keeps too few answers; the
+    look-ahead refinement holds, its LA(n) heads at the token predicting A(n), A(5)'s at '='."""
+    import circuitspec as cs
+
+    model = cs.load_model(NOSIGN)
+    assert model.card.task.layout == "nosign" and model.card.architecture.n_ctx == 18
+    plain = cs.verify(ROOT / "specs" / "addition_1layer.yaml", model)
+    assert plain.status == "fails" and all(n.status == "confirmed" for n in plain.nodes)
+    assert all(e.status == "confirmed" for e in plain.edge_results) and plain.metrics.faithfulness.value < 0.9
+    ahead = cs.verify(ROOT / "specs" / "addition_1layer_lookahead.yaml", model)
+    assert ahead.status == "holds" and ahead.metrics.faithfulness.value >= 0.9
+    placed = {n.node: n.sites for n in ahead.nodes}
+    assert placed["LA5"] == ["P11.L0.H1"] and placed["A5"] == ["P11.L0.MLP"] and model.task.layout.label(11) == "="
