@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REVERSED = ROOT / "examples" / "models" / "add_rev_d5_l1_h3_t6K_s372001.json"
 REVERSED_SPEC = ROOT / "examples" / "specs" / "addition_reversed.yaml"
 NOSIGN = ROOT / "examples" / "models" / "add_nosign_d5_l1_h3_t6K_s372001.json"
+UNPADDED = ROOT / "examples" / "models" / "add_unpad_d5_l1_h3_t6K_s372001.json"
 FAST = settings(max_examples=40, deadline=None, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -239,3 +240,24 @@ def test_the_nosign_model_runs_the_paper_spec_unedited_and_needs_its_look_ahead_
     assert ahead.status == "holds" and ahead.metrics.faithfulness.value >= 0.9
     placed = {n.node: n.sites for n in ahead.nodes}
     assert placed["LA5"] == ["P11.L0.H1"] and placed["A5"] == ["P11.L0.MLP"] and model.task.layout.label(11) == "="
+
+
+def test_the_unpadded_model_reads_blanks_as_zeros_and_holds_the_look_ahead_spec():
+    """On operands of every length (blanks below the top digit, which uniform digits almost never give)
+    the unpadded model answers S0..S2 as well as uniform questions; the look-ahead hypothesis holds on it."""
+    import circuitspec as cs
+    from circuitspec.models.evaluate import predictions
+    from circuitspec.tasks.columns import split
+
+    model = cs.load_model(UNPADDED)
+    task, g, n = model.task, torch.Generator().manual_seed(11), 4000
+    x, y, opr = split(task.generate(n, g), 5)
+    for v in (x, y):
+        v.masked_fill_(torch.arange(5) >= torch.randint(1, 6, (n, 1), generator=g), 0)
+    tokens = task.assemble(x, y, opr)
+    assert (tokens[:, Layout(5).d(2)] == BLANK).float().mean() > 0.3  # many numbers of two digits or fewer
+    right = (predictions(model, tokens) == tokens[:, -task.n_answer :]).all(1)
+    easy = task.classes(tokens) <= 2
+    assert right[easy].float().mean() >= 0.99
+    verdict = cs.verify(ROOT / "specs" / "addition_1layer_lookahead.yaml", model)
+    assert verdict.status == "holds" and verdict.metrics.faithfulness.value >= 0.9
