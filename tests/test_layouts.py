@@ -261,3 +261,15 @@ def test_the_unpadded_model_reads_blanks_as_zeros_and_holds_the_look_ahead_spec(
     assert right[easy].float().mean() >= 0.99
     verdict = cs.verify(ROOT / "specs" / "addition_1layer_lookahead.yaml", model)
     assert verdict.status == "holds" and verdict.metrics.faithfulness.value >= 0.9
+
+
+def test_spec_check_takes_a_layout(capsys):
+    from circuitspec.cli import main
+
+    spec = str(ROOT / "specs" / "addition_1layer.yaml")
+    assert main(["spec", "check", spec, "--digits", "5", "--layers", "1", "--layout", "reversed_nosign", "-q"]) == 0
+    assert "add reversed_nosign d5 l1 h3 (options): 16 nodes, 10 edges" in capsys.readouterr().out
+    assert main(["spec", "check", str(ROOT / "specs" / "addition.yaml"), "--layout", "nosign"]) == 2
+    assert "addition.yaml:41:5" in capsys.readouterr().err
+    assert main(["spec", "check", spec, "--layout", "mirror"]) == 2
+    assert "unknown layout of add 'mirror'" in capsys.readouterr().err
