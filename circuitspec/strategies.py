@@ -16,7 +16,8 @@ the units. Everything prints in the paper's notation::
 
 ``questions(op, digits, classes=None)`` draws ``Question`` objects (``.tokens()``,
 ``.text``, ``batch(qs)`` for a token batch); ``counterfactual_pairs(op, digits,
-variable, n)`` draws ``CounterfactualPair`` objects: a base and a source question
+variable, n)`` draws ``CounterfactualPair`` objects (both take ``layout=``, one of
+``tasks.layout.LAYOUTS``: questions are then written and tokenised in it): a base and a source question
 whose ``variable`` differs, with the answer the task's causal model predicts for the
 base when that variable takes the source's value (the exact expectation of an
 interchange test). ``model_answers(model, tokens)`` gives a model's teacher-forced
@@ -70,32 +71,43 @@ _PAIRS = {
 class Question:
     """One question: operands ``x``, ``y`` (non-negative ints below 10**digits) and ``op`` ('+' or '-').
 
-    Prints in the paper's notation, ``000045+000055=+0000100`` (the answer is the gold one).
+    Prints in the paper's notation, ``000045+000055=+0000100`` (the answer is the gold one), as
+    ``layout`` writes it (``____45+____55=0010000`` in ``reversed_nosign_unpadded``).
     """
 
     x: int
     y: int
     op: str
     digits: int
+    layout: str = "paper"
 
     def __post_init__(self) -> None:
         check_digits(self.digits)
         if self.op not in ("+", "-"):
             raise TaskError(f"operator must be '+' or '-', got {self.op!r}")
+        if self.op == "-" and not self.positions.has_sign:
+            raise TaskError(f"the {self.layout} layout has no sign token, so it has no subtraction", hint="use a layout with the sign")
         for v in (self.x, self.y):
             if not 0 <= v < 10**self.digits:
                 raise TaskError(f"operand {v} does not fit in {self.digits} digits")
 
     @classmethod
-    def parse(cls, text: str) -> "Question":
-        """A question from the paper's notation; the answer part, if any, must be right."""
-        m = re.fullmatch(r"(\d+)([+-])(\d+)=(.*)", text)
+    def parse(cls, text: str, layout: str = "paper") -> "Question":
+        """A question from the paper's notation as ``layout`` writes it; the answer part, if any, must be right."""
+        m = re.fullmatch(r"(_*\d+)([+-])(_*\d+)=(.*)", text)
         if not m or len(m[1]) != len(m[3]):
             raise TaskError(f"{text!r} is not a question", hint="write it like 000045+000055= (answer optional)")
-        q = cls(int(m[1]), int(m[3]), m[2], len(m[1]))
+        q = cls(int(m[1].lstrip("_")), int(m[3].lstrip("_")), m[2], len(m[1]), layout)
+        if f"{m[1]}{m[2]}{m[3]}=" != q.question:
+            raise TaskError(f"{text!r} is not written in the {layout} layout", hint=f"write it as {q.question}")
         if m[4] and m[4] != q.answer:
             raise TaskError(f"{text!r} has a wrong answer", hint=f"the right one is {q.answer}")
         return q
+
+    @property
+    def positions(self) -> Layout:
+        """Where the question's tokens sit (``tasks.layout.Layout``)."""
+        return Layout(self.digits, self.layout)
 
     @property
     def value(self) -> int:
@@ -103,15 +115,16 @@ class Question:
 
     @property
     def question(self) -> str:
-        """The part before the answer: ``000045+000055=``."""
-        d = self.digits
-        return f"{self.x:0{d}d}{self.op}{self.y:0{d}d}="
+        """The part before the answer: ``000045+000055=`` (``____45+____55=`` unpadded)."""
+        d, pad = self.digits, "0" if self.positions.padded else "_"
+        return f"{self.x:{pad}>{d}d}{self.op}{self.y:{pad}>{d}d}="
 
     @property
     def answer(self) -> str:
-        """The answer tokens: sign, then digits+1 digits (``+0000100``)."""
-        v = self.value
-        return ("-" if v < 0 else "+") + f"{abs(v):0{self.digits + 1}d}"
+        """The answer tokens: sign, then digits+1 digits (``+0000100``), in the layout's order and with its sign or not."""
+        v, lay = self.value, self.positions
+        digits = f"{abs(v):0{self.digits + 1}d}"
+        return ("-" if v < 0 else "+") * lay.has_sign + (digits[::-1] if lay.reversed else digits)
 
     @property
     def text(self) -> str:
@@ -119,12 +132,12 @@ class Question:
 
     def column(self, n: int) -> tuple[int, int]:
         """(D_n, D'_n): the digits of column n (0 = units)."""
-        Layout(self.digits).d(n)  # range check
+        self.positions.d(n)  # range check
         return (self.x // 10**n) % 10, (self.y // 10**n) % 10
 
     def answer_digit(self, n: int) -> int:
         """A_n of the gold answer."""
-        Layout(self.digits).a(n)
+        self.positions.a(n)
         return (abs(self.value) // 10**n) % 10
 
     def tokens(self) -> "torch.Tensor":
@@ -143,19 +156,19 @@ class Question:
 
 
 def batch(questions: Sequence[Question]) -> "torch.Tensor":
-    """LongTensor[B, n_ctx] of questions (all with the same number of digits)."""
+    """LongTensor[B, n_ctx] of questions (all with the same number of digits and layout)."""
     import torch
 
     if not questions:
         raise TaskError("batch of no questions")
-    if len({q.digits for q in questions}) != 1:
-        raise TaskError("questions in one batch must have the same number of digits")
+    if len({(q.digits, q.layout) for q in questions}) != 1:
+        raise TaskError("questions in one batch must have the same number of digits and the same layout")
     return torch.stack([q.tokens() for q in questions])
 
 
-def _from_columns(xs: Sequence[int], ys: Sequence[int], op: str) -> Question:
+def _from_columns(xs: Sequence[int], ys: Sequence[int], op: str, layout: str = "paper") -> Question:
     """Question from digits listed units first."""
-    return Question(sum(a * 10**i for i, a in enumerate(xs)), sum(b * 10**i for i, b in enumerate(ys)), op, len(xs))
+    return Question(sum(a * 10**i for i, a in enumerate(xs)), sum(b * 10**i for i, b in enumerate(ys)), op, len(xs), layout)
 
 
 def _check_classes(op: str, digits: int, classes: str | Sequence[str] | None) -> list[str] | None:
@@ -176,7 +189,7 @@ def _check_classes(op: str, digits: int, classes: str | Sequence[str] | None) ->
 
 
 @st.composite
-def _class_question(draw, cls: str, digits: int) -> Question:
+def _class_question(draw, cls: str, digits: int, layout: str) -> Question:
     """A question of class ``cls``: its cascade block placed, the other columns drawn so none grows longer."""
     family, k = cls[0], int(cls[1:])
     sub = family != "S"
@@ -216,29 +229,30 @@ def _class_question(draw, cls: str, digits: int) -> Question:
             xs[top], ys[top] = ys[top], xs[top]
         if family == "N":
             xs, ys = ys, xs
-    return _from_columns(xs, ys, "-" if sub else "+")
+    return _from_columns(xs, ys, "-" if sub else "+", layout)
 
 
-def questions(op: str = "add", digits: int = 6, classes: str | Sequence[str] | None = None) -> st.SearchStrategy[Question]:
+def questions(
+    op: str = "add", digits: int = 6, classes: str | Sequence[str] | None = None, *, layout: str = "paper"
+) -> st.SearchStrategy[Question]:
     """Questions of ``op`` (add / sub / mix) with ``digits`` digits, optionally of given classes.
 
     Without ``classes``, every digit is drawn on its own (uniform over 0..9, shrinking to
     0), and in ``mix`` the operator too ('+' first). With ``classes`` (one name or a
     list, e.g. ``"S3"`` or ``["M2", "N1"]``) questions are constructed to have exactly
-    that cascade length; ``mix`` takes S, M and N classes.
+    that cascade length; ``mix`` takes S, M and N classes. ``layout``: how they are written.
 
     >>> from hypothesis import find
     >>> find(questions("sub", 4), lambda q: q.value < 0)
     0000-1000=-01000
     """
-    check_op(op)
-    check_digits(digits)
+    _task(op, digits, layout)  # checks op, digits and that the layout fits op
     names = _check_classes(op, digits, classes)
     if names is not None:
-        return st.sampled_from(names).flatmap(lambda cls: _class_question(cls, digits))
+        return st.sampled_from(names).flatmap(lambda cls: _class_question(cls, digits, layout))
     ops = {"add": ["+"], "sub": ["-"], "mix": ["+", "-"]}[op]
     column = st.lists(st.integers(0, 9), min_size=digits, max_size=digits)
-    return st.builds(lambda o, xs, ys: _from_columns(xs, ys, o), st.sampled_from(ops), column, column)
+    return st.builds(lambda o, xs, ys: _from_columns(xs, ys, o, layout), st.sampled_from(ops), column, column)
 
 
 # ---- counterfactual pairs ------------------------------------------------------------------
@@ -287,9 +301,9 @@ class CounterfactualPair:
         return batch([self.base, self.source])
 
     def answer_index(self, n: int) -> int:
-        """Index of A_n in an answer string / answer-token row (0 is the sign)."""
-        Layout(self.digits).a(n)
-        return self.digits + 1 - n
+        """Index of A_n in an answer string / answer-token row (0 is the sign, if the layout has one)."""
+        lay = self.base.positions
+        return lay.a(n) - lay.first_answer
 
     def predicted_digit(self, n: int) -> int:
         """A_n of the predicted answer."""
@@ -313,15 +327,15 @@ class CounterfactualPair:
         printer.text(str(self))
 
 
-_TASKS: dict[tuple[str, int], object] = {}
+_TASKS: dict[tuple[str, int, str], object] = {}
 
 
-def _task(op: str, digits: int):
+def _task(op: str, digits: int, layout: str = "paper"):
     from circuitspec.tasks.arithmetic import ArithmeticTask
 
-    if (op, digits) not in _TASKS:
-        _TASKS[(op, digits)] = ArithmeticTask(op, digits)
-    return _TASKS[(op, digits)]
+    if (op, digits, layout) not in _TASKS:
+        _TASKS[(op, digits, layout)] = ArithmeticTask(check_op(op), check_digits(digits), layout)
+    return _TASKS[(op, digits, layout)]
 
 
 def _variable_values(task, qs: Sequence[Question], key) -> list[int]:
@@ -337,19 +351,19 @@ def _predictions(task, base: Question, key, values: Sequence[int]) -> list[str]:
 
 
 @st.composite
-def _pair(draw, op: str, digits: int, key, classes, informative: bool) -> CounterfactualPair:
-    task = _task(op, digits)
+def _pair(draw, op: str, digits: int, key, classes, informative: bool, layout: str) -> CounterfactualPair:
+    task = _task(op, digits, layout)
     name, n = key
-    base = draw(questions(op, digits, classes))
+    base = draw(questions(op, digits, classes, layout=layout))
     (base_value,) = _variable_values(task, [base], key)
     bx = [base.column(c)[0] for c in range(digits)]
     by = [base.column(c)[1] for c in range(digits)]
 
     if name == "OPR":
         other = "-" if base.op == "+" else "+"
-        candidates = [Question(base.x, base.y, other, digits)]
+        candidates = [Question(base.x, base.y, other, digits, layout)]
     elif name == "SGN":
-        candidates = [Question(base.y, base.x, base.op, digits)]
+        candidates = [Question(base.y, base.x, base.op, digits, layout)]
     else:
         top = digits - 1 if n is None else min(n, digits - 1)  # A(digits) comes from the columns below
         # Narrowest change first: every digit pair of column `top` alone, simplest first.
@@ -358,7 +372,7 @@ def _pair(draw, op: str, digits: int, key, classes, informative: bool) -> Counte
             for b in range(10):
                 xs, ys = list(bx), list(by)
                 xs[top], ys[top] = a, b
-                candidates.append(_from_columns(xs, ys, base.op))
+                candidates.append(_from_columns(xs, ys, base.op, layout))
         candidates.sort(key=lambda q: sum(q.column(top)) * 10 + q.column(top)[0])
 
     def passing(cands: list[Question]) -> list[tuple[Question, int, str]]:
@@ -382,7 +396,7 @@ def _pair(draw, op: str, digits: int, key, classes, informative: bool) -> Counte
         xs, ys = list(bx), list(by)
         for c in range(lo, top + 1):
             xs[c], ys[c] = draw(st.integers(0, 9)), draw(st.integers(0, 9))
-        found = passing([_from_columns(xs, ys, base.op)])
+        found = passing([_from_columns(xs, ys, base.op, layout)])
         assume(found)
         source, value, predicted = found[0]
     return CounterfactualPair(key_text(key), base, source, base_value, value, predicted)
@@ -396,6 +410,7 @@ def counterfactual_pairs(
     *,
     classes: str | Sequence[str] | None = None,
     informative: bool = True,
+    layout: str = "paper",
 ) -> st.SearchStrategy[CounterfactualPair]:
     """(base, source) pairs whose ``variable`` (column ``n``) differs, with the causal prediction.
 
@@ -404,38 +419,39 @@ def counterfactual_pairs(
     column below an answer digit's top) unless hypothesis chooses a wider re-draw of
     the columns beneath it. ``informative`` (default) keeps only pairs for which the
     predicted answer differs from the base's gold answer, so a node that does nothing
-    cannot pass an interchange test by accident. ``classes`` constrains the base.
+    cannot pass an interchange test by accident. ``classes`` constrains the base; ``layout``
+    writes both questions and the prediction.
 
     >>> from hypothesis import find
     >>> find(counterfactual_pairs("add", 3, "SA(1)"), lambda p: True)
     SA(1): base 000+000=+0000 (SA(1)=0), source 000+010=+0010 (SA(1)=1), predicted 000+000=+0010
     """
-    check_op(op)
-    check_digits(digits)
-    key = _task(op, digits).check_key(parse_key(variable, n))
+    key = _task(op, digits, layout).check_key(parse_key(variable, n))
     if key[0] == "OPR" and op != "mix":
         raise TaskError(f"OPR cannot differ in {op}: it has a single operator", hint="use op='mix'")
     names = _check_classes(op, digits, classes)
-    return _pair(op, digits, key, names, informative)
+    return _pair(op, digits, key, names, informative, layout)
 
 
 # ---- models --------------------------------------------------------------------------------
 
 
-def model_answers(model, tokens: "torch.Tensor") -> list[str]:
+def model_answers(model, tokens: "torch.Tensor", layout: str | None = None) -> list[str]:
     """The model's teacher-forced answers (sign and digits, ``+0000100``) for a token batch.
 
     ``model`` is a ``circuitspec`` Model (or anything callable on tokens returning logits
     [B, n_ctx, d_vocab]); the token at each answer position is the argmax of the logits
-    one position earlier, given the gold prefix. Plain forward pass, no hooks.
+    one position earlier, given the gold prefix. Plain forward pass, no hooks. ``layout``:
+    the tokens' (default: the model's task's, else the paper's).
     """
     import torch
 
     if tokens.dim() == 1:
         tokens = tokens.unsqueeze(0)
-    digits = (tokens.shape[1] - 4) // 3
-    sign = Layout(digits).sign
+    task_layout = getattr(getattr(model, "task", None), "layout", None)
+    if layout is not None or not isinstance(task_layout, Layout):
+        task_layout = Layout((tokens.shape[1] - 3) // 3, layout or "paper")  # 3n+4 tokens, 3n+3 without the sign
     with torch.no_grad():
         logits = model(tokens)
-    predicted = logits[:, sign - 1 : tokens.shape[1] - 1].argmax(-1)
+    predicted = logits[:, task_layout.first_answer - 1 : tokens.shape[1] - 1].argmax(-1)
     return ["".join(TOKEN_CHARS[t] for t in row) for row in predicted.tolist()]

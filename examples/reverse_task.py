@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from circuitspec.errors import TaskError
-from circuitspec.tasks import Counterfactuals
+from circuitspec.tasks import CausalTask, Counterfactuals
 from circuitspec.tasks.registry import TaskVocabulary
 from circuitspec.vocabulary import Variable, VarKey
 
@@ -88,7 +88,7 @@ def _parents(key: VarKey, digits: int) -> tuple[VarKey, ...]:
     return (("X", digits - 1 - k),) if name == "A" else ()
 
 
-class ReverseTask:
+class ReverseTask(CausalTask):
     """Reverse ``digits`` digits (the Task protocol of ``circuitspec.tasks.base``)."""
 
     vocabulary = TaskVocabulary(
@@ -146,18 +146,11 @@ class ReverseTask:
                 same = (x == x.flip(1)).all(1)
         return self._assemble(x)
 
-    def answers(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.causal_answer(tokens, {})
-
     # ---- variables and classes -------------------------------------------------------------
 
     @property
     def variables(self) -> Mapping[str, Variable]:
         return VARIABLES
-
-    def variable(self, tokens: torch.Tensor, name: str, n: int | None = None) -> torch.Tensor:
-        self.check_key((name, n))
-        return self.all_variables(tokens)[name][:, n]
 
     def all_variables(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self._digits(tokens)

@@ -23,6 +23,25 @@ def question(x: int, y: int, op: str, digits: int) -> str:
     return f"{x:0{digits}d}{op}{y:0{digits}d}=" + ("-" if value < 0 else "+") + f"{abs(value):0{digits + 1}d}"
 
 
+def written(x: int, y: int, op: str, digits: int, layout: str = "paper") -> str:
+    """``question`` as a layout writes it: answer digits units first (``reversed``), no sign
+    (``nosign``), operand leading zeros as ``_`` (``unpadded``); the names combine with ``_``."""
+    changes = set(layout.split("_")) - {"paper"}
+    value = x + y if op == "+" else x - y
+    pad = "_" if "unpadded" in changes else "0"
+    answer = f"{abs(value):0{digits + 1}d}"
+    answer = answer[::-1] if "reversed" in changes else answer
+    sign = "" if "nosign" in changes else "-" if value < 0 else "+"
+    return f"{x:{pad}>{digits}}{op}{y:{pad}>{digits}}=" + sign + answer
+
+
+def in_layout(answer: str, layout: str) -> str:
+    """A paper answer (``+0315600``) as a layout writes it (``0065130`` in reversed_nosign)."""
+    changes = set(layout.split("_"))
+    sign, digits = answer[0], answer[1:]
+    return ("" if "nosign" in changes else sign) + (digits[::-1] if "reversed" in changes else digits)
+
+
 def parse(text: str, digits: int) -> tuple[int, int, str]:
     return int(text[:digits]), int(text[digits + 1 : 2 * digits + 1]), text[digits]
 

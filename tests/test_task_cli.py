@@ -33,6 +33,18 @@ def test_sample_json_is_exact_and_seeded(capsys):
         assert len(row["variables"]["A"]) == 5
 
 
+def test_sample_in_a_layout(capsys):
+    assert main(["task", "sample", "--digits", "4", "--layout", "reversed_nosign_unpadded", "--enrich", "-n", "40", "--json"]) == 0
+    import json
+
+    from task_reference import written
+
+    rows = json.loads(capsys.readouterr().out)["questions"]
+    texts = [r["question"] for r in rows]
+    assert texts == [written(int(t[:4].lstrip("_")), int(t[5:9].lstrip("_")), "+", 4, "reversed_nosign_unpadded") for t in texts]
+    assert any(t.startswith("__") for t in texts)  # enrichment shortens some operands
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
@@ -42,6 +54,8 @@ def test_sample_json_is_exact_and_seeded(capsys):
         (["--digits", "3", "--class", "S5"], ["S5", "S0, S1, S2, S3"]),
         (["--class", "Q1"], ["'Q1'", "S0"]),
         (["-n", "0"], ["-n", "0"]),
+        (["--layout", "mirror"], ["unknown layout 'mirror'", "reversed"]),
+        (["--op", "sub", "--layout", "nosign"], ["no sign token", "reversed_unpadded"]),
     ],
 )
 def test_bad_input_exits_2_without_traceback(capsys, args, words):

@@ -21,6 +21,7 @@ OpOpt = Annotated[str | None, typer.Option("--op", help="model operation: add, s
 DigitsOpt = Annotated[int | None, typer.Option("--digits", help="digits per operand (default 6, within applies_to)")]
 LayersOpt = Annotated[int | None, typer.Option("--layers", help="layers (default 2, within applies_to)")]
 HeadsOpt = Annotated[int | None, typer.Option("--heads", help="heads per layer (default 3, within applies_to)")]
+LayoutOpt = Annotated[str | None, typer.Option("--layout", help="token layout: paper (default), reversed, nosign, unpadded or their combinations")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="take the shape from this model's card (zoo name or path)")]
 IncludeRootOpt = Annotated[
     Path | None, typer.Option("--include-root", help="folder that includes may reach (default: each spec's own folder)")
@@ -36,15 +37,15 @@ def _model_shape(name: str):
     return models.load(name).card.shape
 
 
-def _shape_for(h, op, digits, layers, heads, model):
+def _shape_for(h, op, digits, layers, heads, model, layout=None):
     from circuitspec.spec import default_shape
 
     if model is not None:
-        if any(v is not None for v in (op, digits, layers, heads)):
-            raise SpecError("give either --model or --op/--digits/--layers/--heads, not both")
+        if any(v is not None for v in (op, digits, layers, heads, layout)):
+            raise SpecError("give either --model or --op/--digits/--layers/--heads/--layout, not both")
         return _model_shape(model), f"model {model}"
-    shape = default_shape(h, op=op, digits=digits, n_layers=layers, n_heads=heads)
-    given = any(v is not None for v in (op, digits, layers, heads))
+    shape = default_shape(h, op=op, digits=digits, n_layers=layers, n_heads=heads, layout=layout)
+    given = any(v is not None for v in (op, digits, layers, heads, layout))
     return shape, "options" if given else "defaults"
 
 
@@ -98,6 +99,7 @@ def check(
     digits: DigitsOpt = None,
     layers: LayersOpt = None,
     heads: HeadsOpt = None,
+    layout: LayoutOpt = None,
     model: ModelOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="one line per file, no table")] = False,
     include_root: IncludeRootOpt = None,
@@ -111,7 +113,7 @@ def check(
     for path in files:
         try:
             h = load(path, include_root=include_root)
-            shape, source = _shape_for(h, op, digits, layers, heads, model)
+            shape, source = _shape_for(h, op, digits, layers, heads, model, layout)
             graph = expand(h, shape)
         except CircuitSpecError as err:
             failed.append(err)
@@ -170,6 +172,7 @@ def render(
     digits: DigitsOpt = None,
     layers: LayersOpt = None,
     heads: HeadsOpt = None,
+    layout: LayoutOpt = None,
     model: ModelOpt = None,
     style: Annotated[str, typer.Option("--style", help="svg: grid (on the model's positions and layers) or dot (graphviz layout)")] = "grid",
     include_root: IncludeRootOpt = None,
@@ -181,7 +184,7 @@ def render(
     if format is not None and format.lower() not in FORMATS:
         raise CircuitSpecError(f"unknown format {format!r}", hint="allowed: " + ", ".join(FORMATS))
     h = load(file, include_root=include_root)
-    shape, _ = _shape_for(h, op, digits, layers, heads, model)
+    shape, _ = _shape_for(h, op, digits, layers, heads, model, layout)
     graph = expand(h, shape)
     fmt = (format or (output.suffix.lstrip(".") if output is not None and output.suffix else "svg")).lower()
     if output is None:

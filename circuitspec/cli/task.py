@@ -20,9 +20,10 @@ def sample(
     n: int = typer.Option(5, "-n", help="number of questions"),
     seed: int = typer.Option(0, help="seed of the generator"),
     enrich: bool = typer.Option(False, help="use the paper's training-data enrichment"),
+    layout: str = typer.Option("paper", help="token layout: paper, reversed, nosign, unpadded or their combinations (reversed_nosign)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (variables indexed by column, units first)"),
 ) -> None:
-    """Print questions in the paper's notation with their class and key variables."""
+    """Print questions in the paper's notation (as the layout writes them) with their class and key variables."""
     import torch
 
     from circuitspec.errors import TaskError
@@ -30,7 +31,7 @@ def sample(
 
     if n < 1:
         raise TaskError(f"-n must be at least 1, got {n}")
-    task = ArithmeticTask(op, digits)
+    task = ArithmeticTask(op, digits, layout)
     tokens = task.generate(n, torch.Generator().manual_seed(seed), cls=cls, enrich=enrich)
     texts = task.decode(tokens)
     names = [task.class_names[i] for i in task.classes(tokens).tolist()]

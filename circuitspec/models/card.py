@@ -7,7 +7,8 @@ import torch, so listing a zoo stays cheap.
 
 Names follow the paper: ``[ins1_]{add|sub|mix}_d{digits}_l{layers}_h{heads}_t{steps/1000}K_s{seed}``,
 e.g. ``add_d6_l2_h3_t15K_s372001``; ``add_rev_d5_...`` is a model in the reversed layout (answer
-digits units first). ``parse_name`` also accepts a name without the ``_tNK`` part (the training
+digits units first), ``_nosign`` without the sign token, ``_unpad`` with blank operand padding
+(``add_rev_nosign_d5_...`` combines them). ``parse_name`` also accepts a name without the ``_tNK`` part (the training
 length then comes from elsewhere).
 """
 
@@ -20,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from circuitspec.errors import ModelError, TaskError
-from circuitspec.tasks.layout import MAX_DIGITS
+from circuitspec.tasks.layout import MAX_DIGITS, layout_name
 from circuitspec.tasks.registry import check_ref, vocabulary
 from circuitspec.vocabulary import DEFAULT_WIDTH, ModelShape, zoo_shape
 
@@ -34,10 +35,11 @@ MAX_VOCAB = 65_536
 MAX_CTX = 4_096
 
 _NAME_RE = re.compile(
-    r"^(?P<ins1>ins1_)?(?P<op>add|sub|mix)(?P<rev>_rev)?_d(?P<digits>\d+)_l(?P<layers>\d+)_h(?P<heads>\d+)"
+    r"^(?P<ins1>ins1_)?(?P<op>add|sub|mix)(?P<rev>_rev)?(?P<nosign>_nosign)?(?P<unpad>_unpad)?_d(?P<digits>\d+)_l(?P<layers>\d+)_h(?P<heads>\d+)"
     r"(?:_t(?P<ksteps>\d+(?:\.\d+)?)K)?_s(?P<seed>\d+)$"
 )
-NAME_PATTERN = "[ins1_]{add|sub|mix}[_rev]_d{digits}_l{layers}_h{heads}[_t{steps/1000}K]_s{seed}"
+NAME_PATTERN = "[ins1_]{add|sub|mix}[_rev][_nosign][_unpad]_d{digits}_l{layers}_h{heads}[_t{steps/1000}K]_s{seed}"
+_LAYOUT_MARKS = (("reversed", "_rev"), ("nosign", "_nosign"), ("unpadded", "_unpad"))  # name part of each layout change
 NAME_CHARS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")  # a file name in any folder: no '/', no leading '.'
 NAME_RULE = "a model name is up to 200 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
 
@@ -60,14 +62,15 @@ class ParsedName:
     seed: int
     steps: int | None
     ins1: bool
-    layout: str | None = None  # "reversed" for _rev names, else the default
+    layout: str | None = None  # from _rev, _nosign, _unpad (``layout.layout_name``); None: the default
 
     def name(self, steps: int | None = None) -> str:
         steps = self.steps if steps is None else steps
         prefix = "ins1_" if self.ins1 else ""
         t = f"_t{format_ksteps(steps)}K" if steps is not None else ""
-        rev = "_rev" if self.layout == "reversed" else ""
-        return f"{prefix}{self.op}{rev}_d{self.digits}_l{self.n_layers}_h{self.n_heads}{t}_s{self.seed}"
+        changes = set((self.layout or "paper").split("_"))
+        marks = "".join(mark for change, mark in _LAYOUT_MARKS if change in changes)
+        return f"{prefix}{self.op}{marks}_d{self.digits}_l{self.n_layers}_h{self.n_heads}{t}_s{self.seed}"
 
 
 def format_ksteps(steps: int) -> str:
@@ -97,7 +100,7 @@ def parse_name(name: str) -> ParsedName:
         seed=int(m["seed"]),
         steps=steps,
         ins1=bool(m["ins1"]),
-        layout="reversed" if m["rev"] else None,
+        layout=None if not (m["rev"] or m["nosign"] or m["unpad"]) else layout_name(bool(m["rev"]), not m["nosign"], not m["unpad"]),
     )
 
 
@@ -147,7 +150,7 @@ class TaskSpec(_Strict):
 
     op: str
     digits: int = Field(ge=1, le=MAX_DIGITS)
-    layout: str | None = Field(default=None, description="token layout (tasks.layout.LAYOUTS for arithmetic: paper, reversed); None: the task's default")
+    layout: str | None = Field(default=None, description="token layout (tasks.layout.LAYOUTS for arithmetic: paper, reversed, nosign, unpadded and their combinations); None: the task's default")
 
     @field_validator("op")
     @classmethod
@@ -290,8 +293,9 @@ class ModelCard(BaseModel):
             raise ValueError(err.render()) from None
         if a.n_ctx != n_ctx:
             raise ValueError(f"{t.digits}-digit questions take {n_ctx} tokens, but the architecture's n_ctx is {a.n_ctx}")
-        if a.d_vocab < voc.d_vocab:
-            raise ValueError(f"the task uses {voc.d_vocab} tokens, but the architecture's d_vocab is {a.d_vocab}")
+        used = voc.tokens_used(t.digits, t.layout)
+        if a.d_vocab < used:
+            raise ValueError(f"the task uses {used} tokens, but the architecture's d_vocab is {a.d_vocab}")
         return self
 
     @property

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from circuitspec.errors import ModelError
+from circuitspec.tasks.registry import vocabulary
 from circuitspec.models.card import (
     ARCH_HELP,
     Architecture,
@@ -140,6 +141,8 @@ def plan(
     changes = parse_arch(arch)
     if changes and init_from:
         raise ModelError("--init-from copies a model of the zoo's family; it does not combine with --arch", hint="drop --arch or --init-from")
+    lay = vocabulary(parsed.op).layout(parsed.digits, parsed.layout)  # a TaskError for sub or mix without the sign
+    changes = {"n_ctx": lay.n_ctx, "d_vocab": lay.d_vocab, **changes}
     try:
         arch_ = default_architecture(parsed.digits, parsed.n_layers, parsed.n_heads, width=width, d_head=d_head).model_copy(update=changes)
         arch_ = Architecture.model_validate(arch_.model_dump())

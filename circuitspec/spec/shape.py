@@ -105,9 +105,10 @@ def default_shape(
     digits: int | None = None,
     n_layers: int | None = None,
     n_heads: int | None = None,
+    layout: str | None = None,
 ) -> ModelShape:
-    """A shape to check a spec against when no model is named: the given numbers, else the
-    paper's 6 digits, 2 layers, 3 heads moved into the hypothesis's ``applies_to`` bounds."""
+    """A shape to check a spec against when no model is named: the given numbers (and layout), else
+    the paper's 6 digits, 2 layers, 3 heads moved into the hypothesis's ``applies_to`` bounds."""
     a = h.applies_to
 
     def pick(given, default, bounds):
@@ -122,6 +123,7 @@ def default_shape(
         pick(digits, 6, a.digits),
         pick(n_layers, 2, a.layers),
         pick(n_heads, 3, a.heads),
+        layout=layout,
     )
 
 

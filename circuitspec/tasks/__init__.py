@@ -7,7 +7,7 @@ load on first use.
 from circuitspec.tasks.layout import MAX_DIGITS, Layout
 from circuitspec.vocabulary import OPERATIONS, VARIABLES, Variable
 
-__all__ = ["MAX_DIGITS", "OPERATIONS", "VARIABLES", "Layout", "Variable", "ArithmeticTask", "Task", "Counterfactuals"]
+__all__ = ["MAX_DIGITS", "OPERATIONS", "VARIABLES", "Layout", "Variable", "ArithmeticTask", "Task", "CausalTask", "Counterfactuals"]
 
 
 def __getattr__(name: str):
@@ -15,7 +15,7 @@ def __getattr__(name: str):
         from circuitspec.tasks.arithmetic import ArithmeticTask
 
         return ArithmeticTask
-    if name in ("Task", "Counterfactuals"):
+    if name in ("Task", "CausalTask", "Counterfactuals"):
         from circuitspec.tasks import base
 
         return getattr(base, name)

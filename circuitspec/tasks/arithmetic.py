@@ -1,6 +1,6 @@
 """The built-in arithmetic task: n-digit addition, subtraction or both, as in the paper.
 
-Token layout and vocabulary are the paper's (``layout.py``), so its checkpoints load.
+Token layout and vocabulary are the paper's by default (``layout.py``), so its checkpoints load.
 Everything is vectorised over a batch; the only Python loops run over digit columns.
 """
 
@@ -12,13 +12,14 @@ import torch
 
 from circuitspec.errors import TaskError, unknown
 from circuitspec.tasks import causal, classes, dag
-from circuitspec.tasks.base import Counterfactuals
-from circuitspec.tasks.columns import assemble, split
+from circuitspec.tasks.base import CausalTask, Counterfactuals
+from circuitspec.tasks.columns import answer_tokens, assemble, split
 from circuitspec.tasks.layout import (
-    D_VOCAB,
+    BLANK,
     EQUALS,
     MINUS,
     PLUS,
+    SIGNED_LAYOUTS,
     TOKEN_CHARS,
     Layout,
     check_digits,
@@ -32,28 +33,31 @@ from circuitspec.vocabulary import variable as lookup_variable
 _CLASS_PREFIX = {"S": ("S",), "M": ("M",), "N": ("N",), "G": ("M", "N")}
 
 
-class ArithmeticTask:
+class ArithmeticTask(CausalTask):
     """``op`` in add / sub / mix, ``digits`` from 1 to 20, ``layout`` one of ``layout.LAYOUTS``
-    (the paper's, or the answer digits reversed); name like ``add_d6`` (``add_d6_reversed``)."""
-
-    d_vocab = D_VOCAB
+    (the paper's, the answer digits reversed, no sign token, operands unpadded, or a combination;
+    sub and mix keep the sign); name like ``add_d6`` (``add_d6_reversed``)."""
 
     def __init__(self, op: str, digits: int, layout: str = "paper") -> None:
         self.op = check_op(op)
         self.digits = check_digits(digits)
         self.layout = Layout(digits, layout)
+        if op != "add" and layout not in SIGNED_LAYOUTS:
+            raise TaskError(f"{op} answers can be negative, so the {layout} layout (no sign token) does not fit them", hint="use it with add, or a layout with the sign: " + ", ".join(SIGNED_LAYOUTS))
         self.name = f"{op}_d{digits}" + ("" if layout == "paper" else f"_{layout}")
         self.n_ctx = self.layout.n_ctx
-        self.n_answer = digits + 2
+        self.n_answer = self.n_ctx - self.layout.first_answer
+        self.d_vocab = self.layout.d_vocab
 
     def __repr__(self) -> str:
-        return f"ArithmeticTask({self.op!r}, {self.digits}" + ("" if self.layout.order == "paper" else f", {self.layout.order!r}") + ")"
+        return f"ArithmeticTask({self.op!r}, {self.digits}" + ("" if self.layout.name == "paper" else f", {self.layout.name!r}") + ")"
 
     # ---- tokens ---------------------------------------------------------------------------
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        """Tokens of questions in the paper's notation, ``133357+182243=+0315600`` (answer digits
-        in the layout's order: ``133357+182243=+0065130`` reversed).
+        """Tokens of questions in the paper's notation, ``133357+182243=+0315600``, as the layout
+        writes them: ``133357+182243=+0065130`` reversed, ``133357+182243=0315600`` without the sign,
+        ``__3357+_82243=+0085600`` unpadded (operand leading zeros blank, and only those).
 
         A question may stop after ``=``; its gold answer is then filled in.
         """
@@ -69,7 +73,7 @@ class ArithmeticTask:
         tokens = torch.tensor(rows, dtype=torch.long).reshape(len(rows), q_len)
         self._check_question(tokens, texts)
         full = torch.cat([tokens, torch.zeros(len(rows), self.n_answer, dtype=torch.long)], dim=1)
-        full[:, self.layout.sign :] = self.answers(full)
+        full[:, self.layout.first_answer :] = self.answers(full)
         for text, row in zip(texts, self.decode(full)):
             if len(text) == self.n_ctx and text != row:
                 raise TaskError(f"{text!r} has a wrong answer", hint=f"the right one is {row[q_len:]}")
@@ -78,8 +82,8 @@ class ArithmeticTask:
     def decode(self, tokens: torch.Tensor) -> list[str]:
         """Paper notation of each row (any token sequence of the vocabulary)."""
         tokens = torch.as_tensor(tokens)
-        if tokens.dim() != 2 or tokens.numel() and not (0 <= int(tokens.min()) and int(tokens.max()) < D_VOCAB):
-            raise TaskError(f"cannot decode tokens of shape {tuple(tokens.shape)} outside the vocabulary of {D_VOCAB}")
+        if tokens.dim() != 2 or tokens.numel() and not (0 <= int(tokens.min()) and int(tokens.max()) < self.d_vocab):
+            raise TaskError(f"cannot decode tokens of shape {tuple(tokens.shape)} outside the vocabulary of {self.d_vocab}")
         return ["".join(TOKEN_CHARS[t] for t in row) for row in tokens.tolist()]
 
     # ---- data -----------------------------------------------------------------------------
@@ -97,6 +101,7 @@ class ArithmeticTask:
         equal_batch_p: float = 0.01,
         sub_p: float = 0.66,
         hard_p: float = 0.0,
+        short_p: float = 0.25,
     ) -> torch.Tensor:
         """``n`` questions with gold answers, on the generator's device.
 
@@ -109,6 +114,9 @@ class ArithmeticTask:
         whole batch has D' = D. In ``mix`` each row is subtraction with probability
         ``sub_p``. ``hard_p``: each row is, with this probability, replaced by a sparse
         or cascade row (``tasks.hard``); 0 draws nothing extra, so older recipes reproduce.
+        In an unpadded layout, ``enrich`` also cuts each operand, with probability ``short_p``, to a
+        length drawn from 1..digits (its leading zeros are blanks): uniform digits almost never
+        give a number two or more digits short. Padded layouts draw nothing for it.
         """
         if not isinstance(n, int) or n < 0:
             raise TaskError(f"number of questions must be a non-negative integer, got {n!r}")
@@ -136,6 +144,10 @@ class ArithmeticTask:
             if rand(1).item() < equal_batch_p:
                 nudged = x
             y = torch.where(opr[:, None] == 1, nudged, y)
+        if enrich and not self.layout.padded:
+            for v in (x, y):
+                length = torch.randint(1, d + 1, (n, 1), generator=generator, device=device)
+                v.masked_fill_((rand(n, 1) < short_p) & (torch.arange(d, device=device) >= length), 0)
         if hard_p > 0:
             from circuitspec.tasks.hard import hard_digits
 
@@ -144,29 +156,18 @@ class ArithmeticTask:
             x, y = torch.where(pick, hx, x), torch.where(pick, hy, y)
         return self._assemble(x, y, opr)
 
-    def answers(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Gold answer tokens [B, n_answer] (sign, then the answer digits in the layout's order) from the question part."""
-        return self.causal_answer(tokens, {})
-
     # ---- variables and classes -------------------------------------------------------------
 
     @property
     def variables(self) -> Mapping[str, Variable]:
         return VARIABLES
 
-    def variable(self, tokens: torch.Tensor, name: str, n: int | None = None) -> torch.Tensor:
-        """Value of variable ``name`` (column ``n`` when per digit) for every row, LongTensor[B].
+    def all_variables(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every variable at once: per-digit ones as [B, digits] ([B, digits+1] for A), others [B].
 
         Computed for every row whatever its operator: variables are functions of the
-        digits (SGN is the sign subtraction would give).
+        digits (SGN is the sign subtraction would give). ``variable`` picks one of them.
         """
-        key = self.check_key((name, n))
-        x, y, opr = split(self._check_tokens(tokens), self.digits)
-        values = causal.evaluate(x, y, opr)[name]
-        return (values if key[1] is None else values[:, key[1]]).long()
-
-    def all_variables(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every variable at once: per-digit ones as [B, digits] ([B, digits+1] for A), others [B]."""
         x, y, opr = split(self._check_tokens(tokens), self.digits)
         return {k: v.long() for k, v in causal.evaluate(x, y, opr).items() if k != "sign"}
 
@@ -257,7 +258,7 @@ class ArithmeticTask:
                 raise TaskError(f"override of {name} outside 0..{VARIABLES[name].values - 1}")
             resolved[key] = value
         values = causal.evaluate(x, y, opr, resolved)
-        return torch.cat([values["sign"][:, None], self.layout.in_order(values["A"])], dim=1).long()
+        return answer_tokens(values["sign"], values["A"], self.layout)
 
     def path_answer(
         self, base: torch.Tensor, source: torch.Tensor, sender: VarKey, receivers: Sequence[VarKey]
@@ -273,7 +274,7 @@ class ArithmeticTask:
         value = causal.pick(causal.evaluate(sx, sy, sopr), sender)
         overrides = causal.seen_by(x, y, opr, sender, value, [self.check_key(r) for r in receivers])
         values = causal.evaluate(x, y, opr, overrides)
-        return torch.cat([values["sign"][:, None], self.layout.in_order(values["A"])], dim=1).long()
+        return answer_tokens(values["sign"], values["A"], self.layout)
 
     def reaches(self, source: VarKey, target: VarKey) -> bool:
         """Whether changing ``source`` can change ``target`` in the causal model (``tasks.dag``)."""
@@ -342,10 +343,20 @@ class ArithmeticTask:
         d = self.digits
         operand = torch.cat([tokens[:, :d], tokens[:, d + 1 : 2 * d + 1]], dim=1)
         ops = {"add": (PLUS,), "sub": (MINUS,), "mix": (PLUS, MINUS)}[self.op]
-        bad = (operand > 9).any(1) | ~torch.isin(tokens[:, d], torch.tensor(ops)) | (tokens[:, 2 * d + 1] != EQUALS)
+        bad = ((operand > 9) & (operand != BLANK)).any(1) | ~torch.isin(tokens[:, d], torch.tensor(ops)) | (tokens[:, 2 * d + 1] != EQUALS)
         if bad.any():
             text = texts[int(bad.nonzero()[0])]
             raise TaskError(
                 f"{text!r} is not a {self.op} question with {d} digits",
                 hint=f"operator {' or '.join(TOKEN_CHARS[o] for o in ops)}, {d} digits each side, then '='",
+            )
+        x, y, opr = split(tokens, d)
+        canonical = self._assemble(x, y, opr)[:, : 2 * d + 2]
+        wrong = (canonical != tokens).any(1)
+        if wrong.any():
+            row = int(wrong.nonzero()[0])
+            padding = "leading zeros as '_'" if not self.layout.padded else "every digit, no '_'"
+            raise TaskError(
+                f"{texts[row]!r} is not written in the {self.layout.name} layout ({padding})",
+                hint=f"write it as {self.decode(canonical[row : row + 1])[0]}",
             )

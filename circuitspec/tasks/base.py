@@ -11,7 +11,8 @@ answer tokens are the last ``n_answer`` positions (``layout.answer_positions``).
 A task other than arithmetic plugs in as a class named by import path (``tasks.registry``):
 ``Class(digits)`` follows this protocol, and its class attribute ``vocabulary`` (a
 ``TaskVocabulary``) tells the hypothesis language its variables, classes, layout and DAG
-without torch. ``examples/reverse_task.py`` is one.
+without torch. ``examples/reverse_task.py`` is one. ``CausalTask`` gives a class the methods that
+follow from its causal model.
 """
 
 from __future__ import annotations
@@ -101,3 +102,19 @@ class Task(Protocol):
         *,
         keep: Sequence[VarKey] = (),
     ) -> Counterfactuals: ...
+
+
+class CausalTask:
+    """The protocol's methods that follow from three others: a class that defines ``causal_answer``,
+    ``all_variables`` (name -> [B] or [B, columns]) and ``check_key`` gets the gold answers and one
+    variable's values from them, so a plug-in cannot answer differently from its causal model."""
+
+    def answers(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Gold answer tokens [B, n_answer]: the causal model with nothing forced."""
+        return self.causal_answer(tokens, {})
+
+    def variable(self, tokens: torch.Tensor, name: str, n: int | None = None) -> torch.Tensor:
+        """Value of variable ``name`` (column ``n`` when per column) for every row, LongTensor[B]."""
+        _, n = self.check_key((name, n))
+        values = self.all_variables(tokens)[name]
+        return values if n is None else values[:, n]

@@ -16,8 +16,8 @@ import torch
 
 from circuitspec.tasks import causal
 from circuitspec.tasks.base import Counterfactuals
+from circuitspec.tasks.columns import answer_tokens, assemble, split
 from circuitspec.vocabulary import VarKey, key_text
-from circuitspec.tasks.columns import assemble, split
 
 PER_ROUND = 16  # candidates per row in one vectorised draw
 ROUNDS = 4  # draws per re-draw width before giving up on a row
@@ -31,7 +31,7 @@ def build(task, tokens: torch.Tensor, key: VarKey, generator: torch.Generator, k
     x, y, opr = split(tokens, digits)
     rows = x.shape[0]
     base_values = causal.evaluate(x, y, opr)
-    gold = torch.cat([base_values["sign"][:, None], task.layout.in_order(base_values["A"])], dim=1)
+    gold = answer_tokens(base_values["sign"], base_values["A"], task.layout)
 
     found = torch.zeros(rows, dtype=torch.bool, device=x.device)
     partial = found.clone()  # a source that differs and keeps, but is not informative
@@ -102,7 +102,7 @@ def _predict(x, y, opr, key: VarKey, value: torch.Tensor, k: int, layout) -> tor
     """Causal model's answer tokens for each base (repeated k times) with ``key`` := value."""
     rep = [t.repeat_interleave(k, 0) for t in (x, y, opr)]
     values = causal.evaluate(*rep, {key: value})
-    return torch.cat([values["sign"][:, None], layout.in_order(values["A"])], dim=1)
+    return answer_tokens(values["sign"], values["A"], layout)
 
 
 def _take_first(current, candidates, ok: torch.Tensor, open_rows: torch.Tensor, rows: int, k: int):

@@ -43,8 +43,8 @@ class TaskVocabulary:
     where the tokens sit (``d(n)``, ``a(n)``, ``predicts(n)``, ``answer_positions``,
     ``answer_labels``, ``label(p)``, ``n_ctx``; a position the task lacks raises TaskError), the
     first one the default; ``parents(key, digits)``: the causal
-    model's DAG, one step (edges must follow it); ``d_vocab``: tokens it uses; ``max_digits``:
-    the largest size it takes.
+    model's DAG, one step (edges must follow it); ``d_vocab``: tokens it uses (a layout with a
+    ``d_vocab`` of its own says how many it uses); ``max_digits``: the largest size it takes.
     """
 
     name: str
@@ -63,6 +63,10 @@ class TaskVocabulary:
         if name not in self.layouts:
             raise unknown(f"layout of {self.name}", name, self.layouts, TaskError)
         return self.layouts[name](digits)
+
+    def tokens_used(self, digits: int, name: str | None = None) -> int:
+        """How many tokens the layout ``name`` uses: its own ``d_vocab``, else the task's."""
+        return getattr(self.layout(digits, name), "d_vocab", self.d_vocab)
 
     def ancestors(self, key: VarKey, digits: int) -> frozenset[VarKey]:
         """Every variable instance ``key`` depends on, directly or through others."""
@@ -88,14 +92,14 @@ class TaskVocabulary:
 
 def _arithmetic(op: str) -> TaskVocabulary:
     from circuitspec.tasks import dag
-    from circuitspec.tasks.layout import D_VOCAB, LAYOUTS, MAX_DIGITS, Layout
+    from circuitspec.tasks.layout import D_VOCAB, LAYOUTS, MAX_DIGITS, SIGNED_LAYOUTS, Layout
 
     used = {k: v for k, v in VARIABLES.items() if op == "mix" or op in v.ops}
     return TaskVocabulary(
         name=op,
         variables=used,
         classes=QUESTION_CLASSES[op],
-        layouts={name: partial(Layout, order=name) for name in LAYOUTS},
+        layouts={name: partial(Layout, name=name) for name in (LAYOUTS if op == "add" else SIGNED_LAYOUTS)},
         parents=lambda key, digits: dag.parents(key, op, digits),
         d_vocab=D_VOCAB,
         max_digits=MAX_DIGITS,
