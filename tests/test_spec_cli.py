@@ -123,3 +123,10 @@ def test_hypothesis_graph_draws_labels_and_colours(tmp_path, style):
     drawing = hypothesis_graph(graph, **kw)
     # optional nodes are dashed in the source
     assert 'SC0 [label="SC0' in drawing.source and "dashed" in drawing.source
+
+
+def test_an_unknown_option_is_a_usage_error_not_a_traceback(capsys):
+    for argv in (["verify", "--no-report"], ["spec", "check", "-m", "x"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "No such option" in err and "Traceback" not in err, err

@@ -55,14 +55,24 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         Console(stderr=True).print("aborted")
         return 130
-    except Exception as ex:  # click usage errors
-        import click
-
-        if isinstance(ex, click.ClickException):
+    except Exception as ex:  # click usage errors (an unknown option, a bad value): exit 2, no traceback
+        if isinstance(ex, _usage_errors()):
             ex.show()
             return ex.exit_code
         raise
     return code if isinstance(code, int) else 0
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Click's usage-error base class, and typer's vendored copy of it (typer 0.29 ships its own click)."""
+    import click
+
+    kinds: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as Vendored
+    except ImportError:
+        return tuple(kinds)
+    return (*kinds, Vendored)
 
 
 if __name__ == "__main__":
