@@ -23,9 +23,10 @@ from test_planted_verify import assert_recovered, assert_rejected
 torch.set_num_threads(1)
 
 
-@pytest.mark.parametrize("digits, n_heads, seed", [(1, 4, 0), (2, 4, 3), (2, 6, 7), (3, 5, 1)])
-def test_attention_only_planted_circuits_answer_every_question(digits, n_heads, seed):
-    planted = plant_attn(AttnPlantParams(digits=digits, n_heads=n_heads, decoy_heads=3), seed=seed)
+@pytest.mark.parametrize("digits, n_heads, seed, carry", [(1, 4, 0, None), (2, 4, 3, None), (2, 6, 7, 5), (3, 5, 1, None)])
+def test_attention_only_planted_circuits_answer_every_question(digits, n_heads, seed, carry):
+    planted = plant_attn(AttnPlantParams(digits=digits, n_heads=n_heads, decoy_heads=3, carry_position=carry), seed=seed)
+    assert carry is None or planted.carry_position == carry
     arch = planted.model.card.architecture
     assert arch.attn_only and arch.normalization is None and arch.n_layers == digits + 3
     qs = all_questions(digits)

@@ -62,7 +62,6 @@ class AttnPlantParams:
     split_prob: float = 0.5
     decoy_heads: int = 2
     carry_position: int | None = None
-    normalization: None = None  # read by the shared hypothesis writer; these models have none
 
     def __post_init__(self) -> None:
         if not isinstance(self.digits, int) or not 1 <= self.digits <= 4:
