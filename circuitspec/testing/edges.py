@@ -69,10 +69,10 @@ def edge_hypothesis_yaml(planted: Planted, kind: str | None = None) -> str:
         head = head[:start] + head[end:]
         edges = edges.replace("  - flow: SV{n-1} -> C{n}\n", "  - flow: SV{n-1} -> A{n}\n")
         edges = edges.replace("  - flow: C{n} -> A{n}\n    for_each: {n: 1..digits}\n", "")
-        head = head.replace("name: planted-add-", "name: planted-unnamed-mover-add-", 1)
+        head = head.replace("name: planted-", "name: planted-unnamed-mover-", 1)
         return head + "edges:\n" + edges
     flow, span = _FALSE_FLOW[kind]
-    head = head.replace("name: planted-add-", f"name: planted-{kind.replace('_', '-')}-add-", 1)
+    head = head.replace("name: planted-", f"name: planted-{kind.replace('_', '-')}-", 1)
     return head + "edges:\n" + edges + f"  - flow: {flow}\n    for_each: {{n: {span}}}\n"
 
 

@@ -39,6 +39,9 @@ def hypothesis_yaml(planted: Planted, wrong: str | None = None) -> str:
     - ``empty_position``: ST(n) heads sit at OPR, where nothing was planted;
     - ``sa_at_carry``: SA(n) is computed at the carry position (whose heads see D(n) and
       D'(n), but whose output only ever feeds the carry).
+
+    On an attention-only planted model (``testing.planted_attn``) SV(n) is one head and A(n)
+    two (a copy and a step head); the rest is the same document.
     """
     if wrong is not None and wrong not in WRONG_KINDS:
         from circuitspec.errors import unknown
@@ -56,6 +59,13 @@ def hypothesis_yaml(planted: Planted, wrong: str | None = None) -> str:
     elif wrong == "empty_position":
         st_at = "OPR"
     sa_impacts = "" if wrong else "\n    impacts: {exactly: A(n)}"
+    if getattr(planted, "attn_only", False):  # testing.planted_attn: the carry and the readout are heads
+        name = name.replace("planted-add", "planted-attn-add")
+        sv_site, sv_what = "head", "a step head folds ST(n) and SV(n-1) into the cascaded carry"
+        a_site, a_what = "head\n    max_heads: 2", "a copy head and a step head write (SA(n) + SV(n-1)) mod 10 for the unembedding"
+    else:
+        sv_site, sv_what = "neurons", "neurons fold ST(n) and SV(n-1) into the cascaded carry"
+        a_site, a_what = "mlp", "the MLP reads (SA(n) + SV(n-1)) mod 10 into the answer"
     return f"""# Planted circuit (circuitspec.testing.planted), seed {planted.seed}; carry position {v}.
 name: {name}
 task: add
@@ -79,10 +89,10 @@ nodes:
     attends: {{to: ["D(n)", "D'(n)"], min_share: 0.9}}
     impacts: {{at_least: A(n+1)}}
   - id: SV{{n}}
-    description: neurons fold ST(n) and SV(n-1) into the cascaded carry
+    description: {sv_what}
     for_each: {{n: 0..digits-1}}
     computes: SV(n)
-    site: neurons
+    site: {sv_site}
     at: "{v}"
     impacts: {{at_least: A(n+1)}}
   - id: C{{n}}
@@ -94,10 +104,10 @@ nodes:
     attends: {{to: "{v}", min_share: 0.9}}
     impacts: {{exactly: A(n)}}
   - id: A{{n}}
-    description: the MLP reads (SA(n) + SV(n-1)) mod 10 into the answer
+    description: {a_what}
     for_each: {{n: 0..digits}}
     computes: A(n)
-    site: mlp
+    site: {a_site}
     at: predicts A(n)
     impacts: {{exactly: A(n)}}
 edges:
@@ -115,8 +125,9 @@ edges:
 
 
 def expected_sites(planted: Planted) -> dict[str, list[str]]:
-    """What ``verify`` should place each node of ``hypothesis_yaml`` on (A{k}: the MLP site)."""
-    return {node: ([planted.mlp_truth[node]] if node.startswith("A") else sites) for node, sites in planted.truth.items()}
+    """What ``verify`` should place each node of ``hypothesis_yaml`` on (A{k}: the MLP site, or its
+    heads in an attention-only planted model)."""
+    return {node: ([planted.mlp_truth[node]] if node.startswith("A") and node in planted.mlp_truth else sites) for node, sites in planted.truth.items()}
 
 
 @dataclass(frozen=True)
