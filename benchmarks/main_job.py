@@ -1,13 +1,14 @@
 """The README's main job from an empty facts cache: default ``--jobs`` against ``--jobs 1``, in one run.
 
-    python benchmarks/main_job.py [--specs 'specs/*.yaml'] [--models SELECTOR] [--order default-first|one-first]
+    python benchmarks/main_job.py [--specs 'specs/*.yaml'] [--models SELECTOR] [--order default-first|one-first] [--keep DIR]
 
 Runs ``circuitspec verify SPECS --out DIR --fresh`` twice as a new user would (a subprocess each,
 each with its own empty ``CIRCUITSPEC_CACHE`` and report folder): once with the default ``--jobs``
 (the usable CPU cores, one torch thread per worker) and once with ``--jobs 1``. Prints the wall
 time of each, the ratio, the CPU time each used (user + system, worker processes included: on a
 machine shared with other work, wall time stretches and CPU time much less), each run's per-model
-wall times, and checks that both wrote byte-identical
+wall times and the machine's load average before and after each run (other work on the machine
+stretches wall time), and checks that both wrote byte-identical
 ``report.json`` (the verdicts must not depend on ``--jobs``). Exit status 1 if they differ or a run
 fails (exit codes 0 and 1 are verdicts; 2 and up are errors).
 """
@@ -15,6 +16,7 @@ fails (exit codes 0 and 1 are verdicts; 2 and up are errors).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
 import resource
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--specs", default="specs/*.yaml", help="glob of spec files, relative to the repository")
     ap.add_argument("--models", default=None, help="--models selector (default: the shipped zoo)")
     ap.add_argument("--order", choices=("default-first", "one-first"), default="default-first")
+    ap.add_argument("--keep", default=None, help="write both runs' report folders and caches here (a new folder) and keep them")
     a = ap.parse_args(argv)
     specs = sorted(glob.glob(str(ROOT / a.specs)))
     if not specs:
@@ -73,12 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     cores = default_jobs()
     order = [None, 1] if a.order == "default-first" else [1, None]
     results = {}
-    with tempfile.TemporaryDirectory(prefix="circuitspec-main-job-") as tmp:
+    if a.keep:
+        Path(a.keep).mkdir(parents=True)  # refuses an existing folder: never mix two runs' reports
+    with contextlib.nullcontext(a.keep) if a.keep else tempfile.TemporaryDirectory(prefix="circuitspec-main-job-") as tmp:
         for jobs in order:
+            load_before = os.getloadavg()
             results[jobs] = run(specs, a.models, jobs, Path(tmp))
             seconds, code, cpu = results[jobs][0], results[jobs][1], results[jobs][4]
+            before, after = (" / ".join(f"{x:.1f}" for x in la) for la in (load_before, os.getloadavg()))
             print(f"--jobs {cores if jobs is None else jobs}{' (default)' if jobs is None else ''}: {seconds:.1f} s "
-                  f"({seconds // 60:.0f} min {seconds % 60:02.0f} s) wall, {cpu:.1f} s CPU, exit {code}", flush=True)
+                  f"({seconds // 60:.0f} min {seconds % 60:02.0f} s) wall, {cpu:.1f} s CPU, exit {code}; "
+                  f"load average (1 / 5 / 15 min) {before} before, {after} after", flush=True)
     default_s, one_s = results[None][0], results[1][0]
     print(f"{len(specs)} specs, {cores} usable cores: --jobs 1 / default = {one_s / default_s:.2f}x")
     for jobs in order:

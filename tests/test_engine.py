@@ -169,6 +169,31 @@ def test_batched_runner_equals_plain_loop(engine, questions, sources, kind):
     assert torch.allclose(fast.logprob[-2:], fast.clean.logprob.expand(2, -1, -1))
 
 
+@pytest.mark.parametrize("kind", ["mean", "interchange"])
+def test_complement_ablations_equal_plain_loop(engine, questions, sources, kind):
+    """A circuit's complement ablated (faithfulness, the gap report): the fast path computes no
+    head or MLP whose every output the patch replaces, and must still equal the plain loop,
+    also where a layer keeps some heads or an MLP keeps some neurons."""
+    src = sources if kind == "interchange" else None
+    sites = engine.sites()
+    s = engine.shape
+    mlp = Site.for_mlp(0, s.n_ctx - 3)
+    rest = Site.for_neurons(0, s.n_ctx - 3, [n for n in range(s.d_mlp) if n % 5])  # the MLP keeps neurons 0, 5, 10, ...
+    ivs = [Intervention(kind, [x for x in sites if x != keep], source=src) for keep in sites[:: max(1, len(sites) // 12)]]
+    ivs += [
+        Intervention(kind, [x for x in sites if x.layer != 0 or x.position % 3], source=src),  # layer 0 keeps a third
+        Intervention(kind, [x for x in sites if x.kind == "mlp"], source=src),  # every MLP, no head
+        Intervention(kind, [x for x in sites if x.kind == "head" and x.head != 1], source=src),  # every head but one per place
+        Intervention(kind, [x for x in sites if x != mlp] + [rest], source=src),
+        Intervention(kind, sites, source=src),
+    ]
+    fast = engine.run(questions, ivs)
+    slow = run_naive(engine, questions, ivs)
+    assert torch.equal(fast.pred, slow.pred)
+    assert torch.allclose(fast.logprob, slow.logprob, atol=1e-4, rtol=1e-4)
+    assert (fast.pred != fast.clean.pred.unsqueeze(0)).any()
+
+
 def test_chunking_does_not_change_results(model, engine, questions, sources):
     ivs = _interventions(engine, "interchange", sources) + _interventions(engine, "mean", sources)
     small = Engine(model.bridge, model.task, seed=3, reference_size=256, memory_budget=2**20)

@@ -385,6 +385,90 @@ def _attn_one_dirty_key(
     return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
 
+def _dirty_attention(
+    w: Weights,
+    layer: int,
+    compute: tuple[int, ...],
+    dirty: tuple[int, ...],
+    x_c: torch.Tensor,
+    out: torch.Tensor,
+    clean: dict[str, list[torch.Tensor]],
+    patch: tuple[torch.Tensor, torch.Tensor] | None,
+    n_int: int,
+) -> torch.Tensor:
+    """Head outputs z [rows, C, H, dh] at ``compute`` before ``patch``, when the input ``x_c`` at
+    the ``dirty`` positions (the previous layer's ``out``) differs from the clean run.
+
+    An intervention whose patch replaces every head at every compute position of this layer (a
+    mean-ablated layer, as in most rows of a circuit's complement ablated) needs no query, key or
+    attention here: its rows hold the replacement, and only the other interventions attend."""
+    s, lw = w.shape, w.layers[layer]
+    rows, n_c = x_c.shape[0], len(compute)
+    bc = rows // n_int
+    need = torch.arange(n_int, device=x_c.device)
+    if patch is not None:
+        mask, value = patch  # [I, 1, C, H, 1], [I, Bc|1, C, H, dh]
+        whole = mask.reshape(n_int, -1).all(-1)
+        need = (~whole).nonzero().flatten()
+    n_need = len(need)
+    z = None
+    if n_need < n_int:
+        z = torch.empty(n_int, bc, n_c, s.n_heads, s.d_head, dtype=x_c.dtype, device=x_c.device)
+        skip = whole.nonzero().flatten()
+        z[skip] = value[skip].expand(-1, bc, -1, -1, -1)
+        if not n_need:
+            return z.view(rows, n_c, s.n_heads, s.d_head)
+        x_c = x_c.view(n_int, bc, *x_c.shape[1:])[need].reshape(n_need * bc, *x_c.shape[1:])
+        out = out.view(n_int, bc, *out.shape[1:])[need].reshape(n_need * bc, *out.shape[1:])
+
+    def tile(t: torch.Tensor) -> torch.Tensor:
+        return t.repeat(n_need, *([1] * (t.dim() - 1)))
+
+    dev = x_c.device
+    k_len = compute[-1] + 1
+    keep = [i for i, p in enumerate(dirty) if p < k_len]
+    d_idx = torch.tensor([dirty[i] for i in keep], device=dev)
+    xd = _ln(out[:, keep], lw.ln1_w, lw.ln1_b, w.eps)
+    k = tile(clean["k"][layer][:, :k_len])
+    v = tile(clean["v"][layer][:, :k_len])
+    k[:, d_idx] = _heads(F.linear(xd, lw.k_w, lw.k_b), s.n_heads)
+    v[:, d_idx] = _heads(F.linear(xd, lw.v_w, lw.v_b), s.n_heads)
+    q = _heads(F.linear(_ln(x_c, lw.ln1_w, lw.ln1_b, w.eps), lw.q_w, lw.q_b), s.n_heads)
+    attended, _ = attend(q, k, v, torch.tensor(compute, device=dev), w.scale)
+    if z is None:
+        return attended
+    z[need] = attended.view(n_need, bc, *attended.shape[1:])
+    return z.view(rows, n_c, s.n_heads, s.d_head)
+
+
+def _mlp_out(w: Weights, lw: LayerWeights, mid: torch.Tensor, patch: tuple[torch.Tensor, torch.Tensor] | None, n_int: int) -> torch.Tensor:
+    """The MLP's output [rows, C, d] for input ``mid``, with ``patch`` applied to its neurons.
+
+    Where a patch replaces every neuron of an intervention's MLP at a position (a mean-ablated
+    MLP: most of them when a circuit's complement is ablated), the output is a function of the
+    replacement alone, so that MLP is not computed there: its output is projected from the
+    replacement (once per intervention and position when the replacement is the same for every
+    question), and only the other MLPs run."""
+    if patch is None:
+        return F.linear(w.act_fn(F.linear(_ln(mid, lw.ln2_w, lw.ln2_b, w.eps), lw.in_w, lw.in_b)), lw.out_w, lw.out_b)
+    mask, value = patch  # [I, 1, C, M], [I, Bc|1, C, M]
+    whole = mask.all(-1).squeeze(1)  # [I, C]
+    if not bool(whole.any()):
+        post = _apply(w.act_fn(F.linear(_ln(mid, lw.ln2_w, lw.ln2_b, w.eps), lw.in_w, lw.in_b)), patch, n_int)
+        return F.linear(post, lw.out_w, lw.out_b)
+    rows = mid.view(n_int, -1, *mid.shape[1:])  # [I, Bc, C, d]
+    out = torch.empty_like(rows)
+    ii, cc = whole.nonzero(as_tuple=True)
+    replaced = F.linear(value[ii, :, cc], lw.out_w, lw.out_b)  # [K, Bc|1, d]
+    out[ii, :, cc] = replaced.expand(-1, rows.shape[1], -1)
+    ii, cc = (~whole).nonzero(as_tuple=True)
+    if len(ii):
+        post = w.act_fn(F.linear(_ln(rows[ii, :, cc], lw.ln2_w, lw.ln2_b, w.eps), lw.in_w, lw.in_b))  # [K, Bc, M]
+        post = torch.where(mask[ii, :, cc], value[ii, :, cc], post)
+        out[ii, :, cc] = F.linear(post, lw.out_w, lw.out_b)
+    return out.view(mid.shape)
+
+
 def patched_pass(
     w: Weights,
     plan: Plan,
@@ -428,25 +512,13 @@ def patched_pass(
             if len(dirty) == 1 and patch.head is None and compute[0] >= dirty[0]:
                 mid = x_c + _attn_one_dirty_key(w, layer, dirty[0], compute, out[:, 0], clean, n_int, memo)
             else:
-                k_len = compute[-1] + 1
-                keep = [i for i, p in enumerate(dirty) if p < k_len]
-                d_idx = torch.tensor([dirty[i] for i in keep], device=dev)
-                xd = _ln(out[:, keep], lw.ln1_w, lw.ln1_b, w.eps)
-                k = tile(clean["k"][layer][:, :k_len])
-                v = tile(clean["v"][layer][:, :k_len])
-                k[:, d_idx] = _heads(F.linear(xd, lw.k_w, lw.k_b), s.n_heads)
-                v[:, d_idx] = _heads(F.linear(xd, lw.v_w, lw.v_b), s.n_heads)
-                q = _heads(F.linear(_ln(x_c, lw.ln1_w, lw.ln1_b, w.eps), lw.q_w, lw.q_b), s.n_heads)
-                z, _ = attend(q, k, v, c_idx, w.scale)
-                z = _apply(z, patch.head, n_int)
+                z = _apply(_dirty_attention(w, layer, compute, dirty, x_c, out, clean, patch.head, n_int), patch.head, n_int)
                 mid = x_c + F.linear(z.reshape(*z.shape[:2], -1), lw.o_w, lw.o_b)
         else:
             x_c = tile(clean["resid_pre"][layer][:, c_idx])
             z = _apply(tile(clean["z"][layer][:, c_idx]), patch.head, n_int)
             mid = x_c + F.linear(z.reshape(*z.shape[:2], -1), lw.o_w, lw.o_b)
-        post = w.act_fn(F.linear(_ln(mid, lw.ln2_w, lw.ln2_b, w.eps), lw.in_w, lw.in_b))
-        post = _apply(post, patch.post, n_int)
-        out = mid + F.linear(post, lw.out_w, lw.out_b)
+        out = mid + _mlp_out(w, lw, mid, patch.post, n_int)
         out = _apply(out, patch.resid, n_int)
         prev = compute
 

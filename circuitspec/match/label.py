@@ -263,21 +263,24 @@ class _Run:
         return bool(self._scope[key] & served)
 
     def score_all(self, placements: Sequence[tuple[Site, ...]], stage: str) -> list[dict[VarKey, causal.Score]]:
-        """Every testable variable on every placement: one engine run per variable."""
+        """Every testable variable on every placement: one engine run per variable.
+
+        Variable by variable: its pairs are drawn (the clean passes of their questions and
+        sources kept in the engine's recall) and at once scored, which reads those passes back.
+        Drawing every variable's pairs first would evict the early ones' passes (a 6-digit
+        model's variables need some GB of them) and run each clean pass twice."""
         served = [self.served(p) for p in placements]
-        todo: dict[VarKey, list[int]] = {}
-        for i, p in enumerate(placements):
-            for key in self.keys:
-                if self.testable(key, p, served[i]):
-                    todo.setdefault(key, []).append(i)
         out: list[dict[VarKey, causal.Score]] = [{} for _ in placements]
-        for done, (key, idx) in enumerate(todo.items()):
-            self.tell(stage, done, len(todo))
+        for done, key in enumerate(self.keys):
+            self.tell(stage, done, len(self.keys))
+            idx = [i for i, p in enumerate(placements) if self.testable(key, p, served[i])]
+            if not idx:
+                continue
             scores = causal.score(self.engine, self._pairs[key], [placements[i] for i in idx], [served[i] for i in idx])
             self.tests += len(idx)
             for i, s in zip(idx, scores):
                 out[i][key] = s
-        self.tell(stage, len(todo), len(todo))
+        self.tell(stage, len(self.keys), len(self.keys))
         return out
 
     def variable_score(self, s: causal.Score) -> VariableScore:

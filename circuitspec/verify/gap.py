@@ -88,6 +88,11 @@ class _State:
         """[I, B, A] engine correctness -> [I, n, A'] on clean-correct rows and scope tokens."""
         return correct.cpu()[:, self.ok][..., self.tokens]
 
+    @staticmethod
+    def right_all(correct: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """[I, B, A] engine correctness on clean-correct questions -> [I, B, A'] on scope tokens."""
+        return correct.cpu()[..., tokens]
+
     def repair(self, unit: Unit, before: torch.Tensor, after: torch.Tensor, base_faith: float) -> SiteRepair:
         """What keeping ``unit`` did: ``before`` / ``after`` are [n, A'] correctness without / with it."""
         fixed = ~before & after  # [n, A']
@@ -185,14 +190,30 @@ PREFIX_CHUNK = 16  # prefixes measured per engine run
 def _smallest_set(engine, questions, state, outside, pool, others, base, threshold) -> list[SiteRepair]:
     """The set's steps (see the module docstring): order and prefix on a stratified third of the
     questions; then the prefixes measured on all of them, going further along the order where
-    the prefix falls short there."""
+    the prefix falls short there. A prefix the search measured is measured again on the other
+    two thirds only (a question's answers do not depend on the other rows of a run)."""
     rows = torch.arange(0, state.n, SEARCH_STRIDE)
-    sub_questions = questions[state.ok.to(questions.device)][rows.to(questions.device)]
-    order, k = _necessity_order(engine, sub_questions, _State(engine, sub_questions, state.scope), outside, pool, others, threshold)
+    right_q = questions[state.ok.to(questions.device)]
+    sub_questions = right_q[rows.to(questions.device)]
+    sub_state = _State(engine, sub_questions, state.scope)
+    order, k, searched = _necessity_order(engine, sub_questions, sub_state, outside, pool, others, threshold)
+    if sub_state.n != len(rows):  # (cannot happen: a row's answers do not depend on the others) measure all rows
+        searched = []
+    rest = torch.ones(state.n, dtype=torch.bool)
+    rest[rows] = False
     measured: list[torch.Tensor] = []
     while k > len(measured):
         sizes = range(len(measured) + 1, k + 1)
-        measured += list(state.right(engine.run(questions, [_without(outside, set(order[:n])) for n in sizes]).correct))
+        known = [n for n in sizes if n <= len(searched)]
+        if known:  # the search measured these prefixes on its rows: measure the other rows only
+            out = _State.right_all(engine.run(right_q[rest.to(questions.device)], [_without(outside, set(order[:n])) for n in known]).correct, state.tokens)
+            for i, n in enumerate(known):
+                full = torch.empty(state.n, out.shape[-1], dtype=torch.bool)
+                full[rows], full[rest] = searched[n - 1], out[i]
+                measured.append(full)
+        sizes = range(len(measured) + 1, k + 1)
+        if sizes:
+            measured += list(state.right(engine.run(questions, [_without(outside, set(order[:n])) for n in sizes]).correct))
         if _share(measured[-1].all(dim=1)) < threshold and k < len(order):
             k = min(k + PREFIX_CHUNK, len(order))
         else:
@@ -200,13 +221,14 @@ def _smallest_set(engine, questions, state, outside, pool, others, base, thresho
     return _steps(state, base, order[:k], measured[:k])
 
 
-def _necessity_order(engine, questions, state, outside, pool, others, threshold) -> tuple[list[Site], int]:
-    """Sites most needed first, and how many of them reach ``threshold`` on ``questions`` (all of
-    them when even the whole order falls short)."""
+def _necessity_order(engine, questions, state, outside, pool, others, threshold) -> tuple[list[Site], int, list[torch.Tensor]]:
+    """Sites most needed first, how many of them reach ``threshold`` on ``questions`` (all of
+    them when even the whole order falls short), and the prefixes it measured (1, 2, ...: [n, A'] each)."""
     useful = [u[0] for u in pool if len(u) == 1]
     order: list[Site] = []
+    prefixes: list[torch.Tensor] = []
     for group in [useful] + ([useful + [u[0] for u in others]] if others else []):
-        kept = set(group)
+        kept, prefixes = set(group), []
         right = state.right(engine.run(questions, [_without(outside, kept)] + [_without(outside, kept - {s}) for s in group]).correct)
         full = _key(right[0])
         drop = [(full[0] - q, full[1] - t) for q, t in map(_key, right[1:])]
@@ -215,10 +237,11 @@ def _necessity_order(engine, questions, state, outside, pool, others, threshold)
             continue
         for start in range(0, len(order), PREFIX_CHUNK):
             sizes = range(start + 1, min(start + PREFIX_CHUNK, len(order)) + 1)
-            for k, r in zip(sizes, state.right(engine.run(questions, [_without(outside, set(order[:n])) for n in sizes]).correct)):
-                if _share(r.all(dim=1)) >= threshold:
-                    return order, k
-    return order, len(order)
+            prefixes += list(state.right(engine.run(questions, [_without(outside, set(order[:n])) for n in sizes]).correct))
+            reached = [k for k in sizes if _share(prefixes[k - 1].all(dim=1)) >= threshold]
+            if reached:
+                return order, reached[0], prefixes
+    return order, len(order), prefixes
 
 
 def _steps(state: _State, base: torch.Tensor, sites: list[Site], measured: list[torch.Tensor]) -> list[SiteRepair]:
