@@ -203,13 +203,15 @@ def test_chunking_does_not_change_results(model, engine, questions, sources):
     assert torch.allclose(a.logprob, b.logprob, atol=1e-5)
 
 
-def test_answers_only_clean_pass_gives_the_same_bits(engine, questions):
-    """With nothing captured, the last layer runs at the answer-predicting positions only;
-    the log-probs are the bits of the full pass, for any batch size."""
+def test_answers_only_clean_pass_gives_the_full_pass(engine, questions):
+    """With nothing captured, the last layer runs at the answer-predicting positions only; the
+    answers are those of the full pass and the log-probs agree to float32 rounding, for any batch
+    size (the bits may differ where the BLAS picks another kernel for the smaller products)."""
     for rows in (questions[:1], questions[:7], questions):
         fast, _ = clean_pass(engine.weights, rows, engine.pred_positions, capture=())
         full, _ = clean_pass(engine.weights, rows, engine.pred_positions, capture=("z",))
-        assert torch.equal(fast, full)
+        assert torch.equal(fast.argmax(-1), full.argmax(-1))
+        assert torch.allclose(fast, full, rtol=0, atol=1e-5)
 
 
 def test_recalled_clean_passes_give_the_same_outcomes(model, questions, sources):

@@ -195,8 +195,11 @@ def clean_pass(
 
     With nothing captured, the last layer runs its queries, attention output and MLP at
     ``pred_positions`` only (its keys and values at every position): nothing else of it can
-    reach the log-probs. Each row and position is computed by the same operations either
-    way, so the log-probs are the same bits (``tests/test_engine.py`` checks it)."""
+    reach the log-probs. Each row and position goes through the same operations either way;
+    the matrix products have other shapes, so the CPU's BLAS may round the last bits otherwise
+    (on some CPUs, for some batch sizes): the same predictions, log-probs within float32 rounding
+    (``tests/test_engine.py`` checks it). A given command always takes the same path, so its JSON
+    does not change."""
     n_ctx = tokens.shape[1]
     s = w.shape
     resid = F.embedding(tokens, w.embed) + w.pos[:n_ctx]
