@@ -105,8 +105,25 @@ class PlantParams:
         return self.digits + 1 + self.extra_layers
 
 
+class PlantedModel:
+    """What every planted circuit offers beside its ground truth: the model's bridge, task and layout
+    (the dataclasses below define ``model`` and ``params``)."""
+
+    @property
+    def bridge(self):
+        return self.model.bridge
+
+    @property
+    def task(self):
+        return self.model.task
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.params.digits)
+
+
 @dataclass
-class Planted:
+class Planted(PlantedModel):
     """A planted model with its ground truth.
 
     ``truth``: node id -> the sites that realise it, as the engine prints them
@@ -133,17 +150,6 @@ class Planted:
     carry_position: int
     layers: dict[str, int]
 
-    @property
-    def bridge(self):
-        return self.model.bridge
-
-    @property
-    def task(self):
-        return self.model.task
-
-    @property
-    def layout(self) -> Layout:
-        return Layout(self.params.digits)
 
     def site_nodes(self) -> dict[str, str]:
         """Planted site -> node id (neuron nodes by their neuron site)."""

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 
 from circuitspec.tasks.layout import EQUALS, PLUS, Layout
-from circuitspec.testing.planted import PlantError, _site_key
+from circuitspec.testing.planted import PlantedModel, PlantError, _site_key
 from circuitspec.testing.weights import CARRY, DIGIT, LOGIT, SCORE, Dims, HeadUse
 
 STEP, COPY = "step", "copy"  # head kinds with one use each (their reads are that use's)
@@ -77,7 +77,7 @@ class AttnPlantParams:
 
 
 @dataclass
-class AttnPlanted:
+class AttnPlanted(PlantedModel):
     """An attention-only planted model with its ground truth (as ``planted.Planted``: ``truth``
     node id -> head sites, ``kinds``, ``variables``, ``decoys``); every node is heads."""
 
@@ -92,18 +92,6 @@ class AttnPlanted:
     kinds: dict[str, str] = field(default_factory=dict)
     mlp_truth: dict[str, str] = field(default_factory=dict)  # no MLPs
     attn_only: bool = True
-
-    @property
-    def bridge(self):
-        return self.model.bridge
-
-    @property
-    def task(self):
-        return self.model.task
-
-    @property
-    def layout(self) -> Layout:
-        return Layout(self.params.digits)
 
 
 def plant_attn(params: AttnPlantParams | None = None, seed: int = 0, *, name: str | None = None) -> AttnPlanted:

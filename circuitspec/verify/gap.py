@@ -197,7 +197,7 @@ def _smallest_set(engine, questions, state, outside, pool, others, base, thresho
     sub_questions = right_q[rows.to(questions.device)]
     sub_state = _State(engine, sub_questions, state.scope)
     order, k, searched = _necessity_order(engine, sub_questions, sub_state, outside, pool, others, threshold)
-    if sub_state.n != len(rows):  # (cannot happen: a row's answers do not depend on the others) measure all rows
+    if sub_state.n != len(rows):  # a searched row answered wrong alone (BLAS rounding of another batch shape): measure all rows
         searched = []
     rest = torch.ones(state.n, dtype=torch.bool)
     rest[rows] = False
