@@ -58,12 +58,13 @@ def _fits(node: NodeInstance, site: Site, facts: Facts, *, apply_ablation: bool)
     return not set(node.spares) & failing
 
 
-def served(sites: Sequence[Site], facts: Facts, answer_positions: Sequence[int], labels: Sequence[str]) -> set[str]:
+def served(sites: Sequence[Site], facts: Facts, engine) -> set[str]:
     """Answer labels a placement is held to in its interchange test.
 
     The labels some site measurably changes when ablated (a neuron set serves what its
     MLP serves); when ablation shows none (a redundant copy), every answer token the
-    sites can reach: those predicted at or after their position.
+    sites can reach: the one predicted at a last-layer site's own position (no later
+    layer moves it on), and those predicted at or after an earlier layer's site.
     """
     out: set[str] = set()
     for s in sites:
@@ -71,5 +72,9 @@ def served(sites: Sequence[Site], facts: Facts, answer_positions: Sequence[int],
         out.update(facts.site(whole).impacts)
     if out:
         return out
-    earliest = min(s.position for s in sites)
-    return {label for pos, label in zip(answer_positions, labels) if pos - 1 >= earliest}
+    last = engine.shape.n_layers - 1
+    return {
+        label
+        for pos, label in zip(engine.answer_positions, engine.answer_labels)
+        if any(pos - 1 == s.position or (pos - 1 > s.position and s.layer < last) for s in sites)
+    }

@@ -172,7 +172,7 @@ class EdgeTester:
         eng = self.engine
         for key, (edge, per_var) in todo.items():
             _, sender, receiver, frozen = key
-            served = candidates.served(receiver, self.facts, eng.answer_positions, eng.answer_labels)
+            served = candidates.served(receiver, self.facts, eng)
             scores = []
             for var, p in per_var:
                 if (key, var) in pred:

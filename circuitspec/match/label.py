@@ -244,8 +244,7 @@ class _Run:
         self.tests = 0
 
     def served(self, sites: Sequence[Site]) -> set[str]:
-        e = self.engine
-        return candidates.served(sites, self.facts, e.answer_positions, e.answer_labels)
+        return candidates.served(sites, self.facts, self.engine)
 
     def pairs(self, key: VarKey) -> causal.Pairs:
         if key not in self._pairs:

@@ -137,7 +137,7 @@ def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
     def evaluate(placements: Sequence[tuple[Site, ...]]) -> list[Placement]:
         if not placements:
             return []
-        served = [candidates.served(r, facts, engine.answer_positions, engine.answer_labels) for r in placements]
+        served = [candidates.served(r, facts, engine) for r in placements]
         per_variable = [causal.score(engine, p, placements, served) for p in pair_sets]
         result.considered += len(placements)
         return [
