@@ -134,3 +134,36 @@ def test_mlp_layers_give_a_site_any_node_its_mlps_layers():
         assert {s.layer for s in sites if s.kind == "head"} == set(range(1, layers))
     with pytest.raises(SpecError, match="mlp_layers sets the MLPs' layers of a site: any node"):
         loads(text.replace("site: any", "site: head"), file="s.yaml")
+
+
+TOP = """\
+name: top
+task: add
+nodes:
+  - id: ST4
+    computes: ST(4)
+    site: any
+    spread: true
+    at: D'(4)..predicts A(5)
+    layers: 0
+    attends: {to: [D(4), D'(4)], min_share: 0.3}
+  - id: A5
+    computes: A(5)
+    site: mlp
+    spread: true
+    at: predicts A(5)
+    layers: 0..last
+    impacts: {at_least: A(5)}
+edges:
+  - flow: ST4 -> A5
+"""
+
+
+def test_an_edge_into_sites_its_source_already_holds_fails_with_the_reason(zoo_model):
+    """On add_d5_l2_h3_t3K_s917353 the only MLP that writes the top digit is the layer-0 MLP at its token, which
+    ST(4)'s spread also holds: the edge has no path of its own to patch, so it fails (it crashed before)."""
+    (v,) = verify_model([loads(TOP, file="top.yaml")], zoo_model("add_d5_l2_h3_t3K_s917353"), seed=0)
+    assert set(v.node("A5").sites) <= set(v.node("ST4").sites)
+    e = v.edge("ST4", "A5")
+    assert e.status == "failed" and "every site of A5 is also a site of ST4" in e.detail
+    assert v.status == "fails"

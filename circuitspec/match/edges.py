@@ -49,6 +49,7 @@ class EdgeResult:
     sender: tuple[Site, ...] = ()
     receiver: tuple[Site, ...] = ()
     frozen: tuple[Site, ...] = ()
+    untestable: str = ""  # why both ends are placed but no path between them can be patched (the edge fails)
 
     @property
     def tested(self) -> bool:
@@ -70,6 +71,8 @@ class EdgeResult:
 
     @property
     def status(self) -> str:
+        if self.untestable:
+            return "failed"
         if not self.tested:
             return "untested"
         return "confirmed" if self.passed else "unconfirmed" if self.plausible else "failed"
@@ -148,8 +151,15 @@ class EdgeTester:
                 keys[edge] = ("untested", edge)
                 self._results.setdefault(keys[edge], EdgeResult(a, b, data["required"], data["min_accuracy"], ()))
                 continue
-            sender, receiver = tuple(chosen[a].sites), tuple(chosen[b].sites)
-            ends = set(sender) | set(receiver)  # a site two spread nodes share is the edge's own
+            sender = tuple(chosen[a].sites)
+            # a site two spread nodes share is the edge's own, on the sender's side: the path ends past it
+            receiver = tuple(s for s in chosen[b].sites if s not in sender)
+            if not receiver:
+                keys[edge] = ("untestable", edge)
+                why = f"every site of {b} is also a site of {a}: no path between them to patch"
+                self._results.setdefault(keys[edge], EdgeResult(a, b, data["required"], data["min_accuracy"], (), sender, untestable=why))
+                continue
+            ends = set(sender) | set(receiver)
             others = [s for n, p in chosen.items() if n not in edge for s in p.sites if s not in ends]
             frozen = between(sender, receiver, others)
             key = (edge, sender, receiver, frozen)

@@ -241,7 +241,7 @@ def _edge_verdict(r: EdgeResult) -> EdgeVerdict:
                 f" on {weakest.informative} informative pairs, threshold {r.min_accuracy}"
             )
     else:
-        detail = "an endpoint is not placed"
+        detail = r.untestable or "an endpoint is not placed"
     return EdgeVerdict(
         source=r.source,
         target=r.target,
