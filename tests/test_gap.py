@@ -127,3 +127,16 @@ def test_report_files_carry_the_gap_and_the_node_map_outlines_its_sites(verdict,
     assert saved.gap == verdict.gap and saved.metrics.resample == verdict.metrics.resample
     page = (tmp_path / "index.html").read_text()
     assert "Gap report" in page and "P14.L0.H0: +" in page and "under resample ablation" in page
+
+
+def test_the_smallest_set_holds_only_sites_that_can_move_an_answer(zoo_model):
+    """A last-layer site changes only the prediction at its own position: on a 2-layer model the set once
+    padded itself with layer-1 sites at the question's digits (redundant copies tie at necessity 0)."""
+    model = zoo_model("add_d6_l2_h3_t8K_s372001")
+    v = verify("specs/addition_2layer.yaml", model)
+    sites = [Site.parse(s) for step in v.gap.smallest_set for s in step.sites]
+    assert sites, v.summary
+    preds = Engine(model, seed=0).pred_positions
+    last = model.shape.n_layers - 1
+    for s in sites:
+        assert s.position in preds if s.layer == last else s.position <= max(preds), s
