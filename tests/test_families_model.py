@@ -81,3 +81,19 @@ def test_verdict_accuracy_counts_only_the_explained_classes(add5_1layer_model, o
     every = explained_accuracy(card, [], "h")
     assert every.classes == list(card.results.per_class) and every.accuracy.value < low.accuracy.value
     assert "cascade" in every.warning and every.families_failed["cascade"] == fam["cascade"].failures
+
+
+def test_every_shipped_multi_layer_addition_model_passes_every_family_and_the_search():
+    """Issue 16's bar, read from the shipped cards (what `zoo eval` measured): a circuit verdict on a model
+    that fails a question family would be a verdict about a model that does not really add."""
+    from circuitspec.models.zoo import list_zoo
+
+    cards = [c for c in list_zoo() if c.task.op == "add" and c.architecture.n_layers >= 2]
+    assert len(cards) >= 8
+    for card in cards:
+        families = card.results.families
+        assert families, f"{card.name}: no families measured"
+        failed = {name: f.failures for name, f in families.items() if f.failures}
+        assert not failed, f"{card.name} fails {failed}"
+        search = card.results.search
+        assert search is not None and search.questions >= 100_000 and search.failures == 0, (card.name, search)

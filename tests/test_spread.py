@@ -167,3 +167,14 @@ def test_an_edge_into_sites_its_source_already_holds_fails_with_the_reason(zoo_m
     e = v.edge("ST4", "A5")
     assert e.status == "failed" and "every site of A5 is also a site of ST4" in e.detail
     assert v.status == "fails"
+
+
+def test_edges_into_an_optional_node_that_is_not_placed_bind_nothing(zoo_model):
+    """addition_2layer_v3's top digit node is optional; on its evidence model no MLP there matters, so the
+    edges into it are reported as optional (not counted among the required edges)."""
+    (v,) = verify_model([SPECS / "addition_2layer_v3.yaml"], zoo_model("add_d5_l2_h3_t3K_s917353"), seed=0)
+    assert v.node("A5").status == "not_placed" and not v.node("A5").required
+    for source in ("ST4", "SVT"):
+        e = v.edge(source, "A5")
+        assert not e.required and "optional endpoint" in e.detail
+    assert v.node("SVT").status == "confirmed"

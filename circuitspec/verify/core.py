@@ -229,7 +229,7 @@ def _where_text(score) -> str:
     return f"; failing pairs wrong at {digits}, in classes {classes}"
 
 
-def _edge_verdict(r: EdgeResult) -> EdgeVerdict:
+def _edge_verdict(r: EdgeResult, binding: bool = True) -> EdgeVerdict:
     weakest = r.weakest
     detail = ""
     if r.tested:
@@ -242,10 +242,12 @@ def _edge_verdict(r: EdgeResult) -> EdgeVerdict:
             )
     else:
         detail = r.untestable or "an endpoint is not placed"
+    if r.required and not binding:
+        detail += " (required only where its optional endpoint is confirmed)"
     return EdgeVerdict(
         source=r.source,
         target=r.target,
-        required=r.required,
+        required=r.required and binding,
         status=r.status,
         accuracy=_estimate(weakest.accuracy, weakest.informative) if weakest is not None else None,
         pairs=weakest.informative if weakest is not None else 0,
@@ -309,9 +311,11 @@ def _judge(h: Hypothesis, model, m: Match, measured: CircuitMetrics, facts, seed
     check_fail = [msg for o in outcomes if o and o[0] == "fail" for msg in [o[1]]]
     check_unsure = [msg for o in outcomes if o and o[0] == "unsure" for msg in [o[1]]]
 
-    edges = [_edge_verdict(m.edges[e]) for e in sorted(m.edges)]
+    # an edge touching an optional node that is not confirmed binds nothing: it is reported as optional
+    absent = {n.node for n in nodes if not n.required and n.status != "confirmed"}
+    edges = [_edge_verdict(m.edges[e], binding=not set(e) & absent) for e in sorted(m.edges)]
+    # an edge left untested because a required endpoint is unplaced is already counted by that node
     needed = [e for e in edges if e.required]
-    # an edge left untested because an endpoint is unplaced is already counted by that node
     edge_fail = [e for e in needed if e.status == "failed"]
     edge_unsure = [e for e in needed if e.status == "unconfirmed"]
 
