@@ -137,6 +137,7 @@ SHAPE_FOR = {
     "addition_1layer": make_shape("add", 5, 1, 3),
     "addition_1layer_lookahead": make_shape("add", 5, 1, 3),
     "subtraction": make_shape("sub", 6, 2, 3),
+    "subtraction_2layer": make_shape("sub", 6, 2, 3),
     "mixed": make_shape("mix", 6, 3, 4),
     "negative_control": make_shape("add", 6, 2, 3),
 }
