@@ -180,3 +180,14 @@ def test_edges_into_an_optional_node_that_is_not_placed_bind_nothing(zoo_model):
         e = v.edge(source, "A5")
         assert not e.required and "optional endpoint" in e.detail
     assert v.node("SVT").status == "confirmed"
+
+
+@pytest.mark.slow
+def test_the_refined_subtraction_hypothesis_holds_on_its_evidence_model(zoo_model):
+    """specs/subtraction_2layer.yaml was written from sub_d6_l2_h3_t30K_s372001 alone: it must hold there."""
+    (v,) = verify_model([SPECS / "subtraction_2layer.yaml"], zoo_model("sub_d6_l2_h3_t30K_s372001"), seed=0)
+    assert v.status == "holds", v.summary
+    # the top column's Base Diff is read at D'(5) (P7) and at the token predicting A(5) (P15)
+    assert {s.split(".")[0] for s in v.node("MDT").sites} == {"P7", "P15"}
+    # the only later-layer head at A(0)'s token that takes part reads the emitted sign
+    assert "P20.L1.H2" in v.node("A0").sites
