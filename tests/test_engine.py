@@ -292,8 +292,9 @@ def test_resample_is_seeded(engine, questions):
     site = [Site.for_head(0, engine.layout.equals, h) for h in range(engine.shape.n_heads)]
     a = engine.run(questions, [Intervention("resample", site, seed=1), Intervention("resample", site, seed=2)], keep_logprobs=True)
     b = engine.run(questions, [Intervention("resample", site, seed=1)], keep_logprobs=True)
-    assert torch.equal(a.logprobs[0], b.logprobs[0])
-    assert not torch.equal(a.logprobs[0], a.logprobs[1])
+    # the same draw; batches of another shape may round differently in BLAS, so not bit-equal
+    assert torch.allclose(a.logprobs[0], b.logprobs[0], atol=1e-4)
+    assert not torch.allclose(a.logprobs[0], a.logprobs[1], atol=1e-2)
 
 
 def test_reference_set_is_disjoint(engine, questions):
