@@ -165,7 +165,7 @@ def test_an_edge_into_sites_its_source_already_holds_fails_with_the_reason(zoo_m
     """On add_d5_l2_h3_t3K_s917353 the only MLP that writes the top digit is the layer-0 MLP at its token, which
     ST(4)'s spread also holds: the edge has no path of its own to patch, so it fails (it crashed before)."""
     (v,) = verify_model([loads(TOP, file="top.yaml")], zoo_model(S917353), seed=0)
-    assert set(v.node("A5").sites) <= set(v.node("ST4").sites)
+    assert v.node("A5").sites and set(v.node("A5").sites) <= set(v.node("ST4").sites)
     e = v.edge("ST4", "A5")
     assert e.status == "failed" and "every site of A5 is also a site of ST4" in e.detail
     assert v.status == "fails"

@@ -250,6 +250,16 @@ class Engine:
             return self.reference[idx.to(self.device)]
         return None
 
+    def answers_reached(self, site: Site) -> set[str]:
+        """The answer labels whose prediction ``site`` can change: a last-layer site only the one
+        predicted at its own position (no later layer moves its write on), an earlier one those at or after it."""
+        last = self.shape.n_layers - 1
+        return {
+            label
+            for p, label in zip(self.pred_positions, self.answer_labels)
+            if p == site.position or (p > site.position and site.layer < last)
+        }
+
     def sites(self, kinds: Sequence[str] = ("head", "mlp"), positions=None, layers=None) -> list[Site]:
         """Every head and MLP site of the model (or the given kinds / positions / layers), sorted."""
         from circuitspec.engine.sites import all_sites

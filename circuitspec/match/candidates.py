@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from circuitspec.engine import Site
+from circuitspec.engine import Engine, Site
 from circuitspec.engine.facts import Facts
 from circuitspec.engine.sites import all_sites
 from circuitspec.spec.instance import NodeInstance
@@ -58,13 +58,12 @@ def _fits(node: NodeInstance, site: Site, facts: Facts, *, apply_ablation: bool)
     return not set(node.spares) & failing
 
 
-def served(sites: Sequence[Site], facts: Facts, engine) -> set[str]:
+def served(sites: Sequence[Site], facts: Facts, engine: Engine) -> set[str]:
     """Answer labels a placement is held to in its interchange test.
 
     The labels some site measurably changes when ablated (a neuron set serves what its
     MLP serves); when ablation shows none (a redundant copy), every answer token the
-    sites can reach: the one predicted at a last-layer site's own position (no later
-    layer moves it on), and those predicted at or after an earlier layer's site.
+    sites can reach (``Engine.answers_reached``).
     """
     out: set[str] = set()
     for s in sites:
@@ -72,9 +71,4 @@ def served(sites: Sequence[Site], facts: Facts, engine) -> set[str]:
         out.update(facts.site(whole).impacts)
     if out:
         return out
-    last = engine.shape.n_layers - 1
-    return {
-        label
-        for pos, label in zip(engine.answer_positions, engine.answer_labels)
-        if any(pos - 1 == s.position or (pos - 1 > s.position and s.layer < last) for s in sites)
-    }
+    return set().union(*(engine.answers_reached(s) for s in sites))

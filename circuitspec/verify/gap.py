@@ -167,8 +167,8 @@ def measure_gap(
     ranking.sort(key=lambda t: (-t[0][0], -t[0][1], t[1]))
     positions = set(useful_positions if useful_positions is not None else (s.position for u in pool for s in u))
     listed = {s for u in pool for s in u}
-    reach = _reaches_answer(engine)
-    others = [(s,) for s in outside if s not in listed and s.position in positions and reach(s)]
+    # a site that can change no predicted answer would only pad the set
+    others = [(s,) for s in outside if s not in listed and s.position in positions and engine.answers_reached(s)]
     steps = []
     if threshold is not None and base_faith < threshold:
         steps = _smallest_set(engine, questions, state, outside, pool, others, base, threshold)
@@ -182,13 +182,6 @@ def measure_gap(
         reached=threshold is not None and final >= threshold,
         method=METHOD,
     )
-
-
-def _reaches_answer(engine: Engine):
-    """Whether a site can change a predicted answer token: a last-layer site only the prediction at its
-    own position, an earlier one those at or after it. (Sites that cannot would only pad the set.)"""
-    last, preds = engine.shape.n_layers - 1, engine.pred_positions
-    return lambda s: any(p == s.position or (p > s.position and s.layer < last) for p in preds)
 
 
 SEARCH_STRIDE = 3  # the order and the prefix are searched on every third clean-correct question; figures use all
