@@ -14,7 +14,7 @@ import pytest
 
 from circuitspec.engine import Engine, Site
 from circuitspec.engine.facts import FactsParams, load_or_compute
-from circuitspec.match.matcher import match
+from circuitspec.match.matcher import Memo, match
 from circuitspec.spec import expand, load
 from circuitspec.verify.core import verify_model
 
@@ -78,6 +78,29 @@ def test_shuffled_positions_are_rejected(add5_1layer_model):
 def test_same_command_gives_the_same_json(add5_1layer_model, one_layer_verdicts):
     again = verify_model([load(SPECS / "negative_control.yaml")], add5_1layer_model, seed=0)[0]
     assert again.to_json() == one_layer_verdicts["negative_control"].to_json()
+
+
+def test_hypotheses_that_share_nodes_share_their_tests_and_get_the_verdicts_they_get_alone(add5_1layer_model):
+    """The look-ahead refinement repeats the paper's 1-layer nodes: verified after it on one model,
+    it reuses their pairs and scores (``match.Memo``) and its verdict is byte for byte the one it
+    gets on its own."""
+    base, refined = load(SPECS / "addition_1layer.yaml"), load(SPECS / "addition_1layer_lookahead.yaml")
+    together = verify_model([base, refined], add5_1layer_model, seed=0)[1]
+    alone = verify_model([refined], add5_1layer_model, seed=0)[0]
+    assert together.to_json() == alone.to_json()
+
+    engine = Engine(add5_1layer_model, seed=0)
+    facts = load_or_compute(engine, FactsParams.preset(0))
+    memo = Memo()
+    first = match(expand(base, add5_1layer_model.card), engine, facts, seed=0, memo=memo)
+    scored = len(memo.scores)
+    assert scored and memo.reused == 0
+    second = match(expand(refined, add5_1layer_model.card), engine, facts, seed=0, memo=memo)
+    assert memo.reused == scored  # every score of the shared SA / SC / A nodes came from the memo
+    assert len(memo.scores) > scored  # the look-ahead nodes were scored
+    for node in first.assignment.chosen:
+        if node in second.assignment.chosen:
+            assert first.sites(node) == second.sites(node)
 
 
 def test_cascade_pairs_take_both_routes(add6_model):

@@ -100,13 +100,14 @@ def between(sender: Sequence[Site], receiver: Sequence[Site], others: Sequence[S
 class EdgeTester:
     """Tests edges of one expanded hypothesis on one model; pairs and results are cached across calls."""
 
-    def __init__(self, graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0, known=None) -> None:
+    def __init__(self, graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0, known=None, pairs=None) -> None:
         """``known(key, keep, n_pairs)``: the node tests' pairs for that variable, if drawn (None
-        otherwise); an edge that needs no ties reuses them rather than drawing its own."""
+        otherwise); an edge that needs no ties reuses them rather than drawing its own.
+        ``pairs``: a store of edge pairs shared with other hypotheses on the same engine and seed."""
         self.graph, self.engine, self.facts, self.seed = graph, engine, facts, seed
         self.known = known or (lambda key, keep, n_pairs: None)
         self.explains = graph.graph.get("explains", [])
-        self._pairs: dict[tuple, causal.Pairs] = {}
+        self._pairs: dict[tuple, causal.Pairs] = pairs if pairs is not None else {}
         self._results: dict[tuple, EdgeResult] = {}
 
     def _node(self, node_id: str) -> NodeInstance:
@@ -128,17 +129,18 @@ class EdgeTester:
         gates = task.path_ties(key, reached[0])
         keep = tuple(sorted({k for k in src.keep if k != key} | set(gates)))
         n_pairs = self.graph.edges[edge]["n_pairs"]
-        cache_key = (key, tuple(reached), keep, n_pairs)
-        if cache_key not in self._pairs:
-            p = None if gates else self.known(key, keep, n_pairs)
+        p = None if gates else self.known(key, keep, n_pairs)
+        stored = ("edge", key, tuple(reached), keep, n_pairs, self.seed, tuple(self.explains), p is not None)
+        if stored not in self._pairs:
             if p is None:
+                cache_key = (key, tuple(reached), keep, n_pairs)
                 seed = int.from_bytes(hashlib.sha256(repr((self.seed, "edge", cache_key)).encode()).digest()[:4], "little")
                 p = causal.draw_tied(
                     self.engine, key, n_pairs=n_pairs, keep=keep, seed=seed, ties=[c for _, c in gates], explains=self.explains
                 )
             predicted = task.path_answer(p.base, p.source, key, reached) if len(p.base) else p.predicted
-            self._pairs[cache_key] = causal.Pairs(key, p.base, p.source, predicted, p.gold, p.dropped)
-        return self._pairs[cache_key]
+            self._pairs[stored] = causal.Pairs(key, p.base, p.source, predicted, p.gold, p.dropped)
+        return self._pairs[stored]
 
     def test(self, chosen: Mapping[str, Placement], edges: Sequence[Edge]) -> dict[Edge, EdgeResult]:
         """Results for ``edges`` on the placements in ``chosen``; every new test runs in one batched engine call."""

@@ -59,28 +59,57 @@ class Match:
         return sorted({s for o in self.assignment.chosen.values() for s in o.sites})
 
 
-def match(graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0) -> Match:
-    """Place the nodes of an expanded hypothesis ``graph`` in ``engine``'s model."""
-    pair_cache: dict[tuple, causal.Pairs] = {}
+@dataclass
+class Memo:
+    """Counterfactual pairs and placement scores of one model, shared by the hypotheses matched on it.
+
+    Hypotheses about one model repeat nodes (the refinements of a spec keep most of its
+    nodes; every addition spec tests SA(n) on the same heads): the same variable, pairs and
+    candidate placements give the same scores, so they are drawn and scored once. A score is
+    reused only for the same placements in the same batch, so it is the same bits a fresh run
+    would give. Valid for one engine, facts and seed."""
+
+    pairs: dict[tuple, causal.Pairs] = field(default_factory=dict)
+    scores: dict[tuple, list[causal.Score]] = field(default_factory=dict)
+    reused: int = 0  # score requests answered from ``scores``
+
+
+def match(graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0, memo: Memo | None = None) -> Match:
+    """Place the nodes of an expanded hypothesis ``graph`` in ``engine``'s model (``memo``: what
+    earlier hypotheses on the same engine, facts and seed measured)."""
+    memo = memo if memo is not None else Memo()
+    pair_cache: dict[tuple, causal.Pairs] = {}  # the pairs this hypothesis uses
     explains = graph.graph.get("explains", [])
 
     def pairs(key, node: NodeInstance) -> causal.Pairs:
         keep = tuple(sorted(k for k in node.keep if k != key))
         cache_key = (key, keep, node.n_pairs)
         if cache_key not in pair_cache:
-            pair_cache[cache_key] = causal.draw_pairs(
-                engine, key, n_pairs=node.n_pairs, keep=keep, seed=_seed(seed, key, keep), explains=explains
-            )
+            shared = (*cache_key, seed, tuple(explains))
+            if shared not in memo.pairs:
+                memo.pairs[shared] = causal.draw_pairs(
+                    engine, key, n_pairs=node.n_pairs, keep=keep, seed=_seed(seed, key, keep), explains=explains
+                )
+            pair_cache[cache_key] = memo.pairs[shared]
         return pair_cache[cache_key]
+
+    def score(pairs: causal.Pairs, placements: Sequence[tuple[Site, ...]], served: list[set[str]]) -> list[causal.Score]:
+        # pairs come from memo.pairs, which keeps them alive: their id names them for the memo's life
+        key = (id(pairs), tuple(placements), tuple(frozenset(s) for s in served))
+        if key in memo.scores:
+            memo.reused += 1
+        else:
+            memo.scores[key] = causal.score(engine, pairs, placements, served)
+        return memo.scores[key]
 
     results: dict[str, NodeResult] = {}
     for node_id in sorted(graph.nodes):
         node: NodeInstance = graph.nodes[node_id]["instance"]
-        results[node_id] = _place(node, engine, facts, pairs)
+        results[node_id] = _place(node, engine, facts, pairs, score)
 
     options = {nid: r.passing for nid, r in results.items()}
     required = [nid for nid, r in results.items() if r.node.required]
-    tester = EdgeTester(graph, engine, facts, seed=seed, known=lambda key, keep, n: pair_cache.get((key, keep, n)))
+    tester = EdgeTester(graph, engine, facts, seed=seed, known=lambda key, keep, n: pair_cache.get((key, keep, n)), pairs=memo.pairs)
     assignment, edge_results = _solve_with_edges(graph, tester, options, required)
     scope = [False] * engine.task.n_answer
     for p in pair_cache.values():
@@ -126,7 +155,7 @@ def _placed(assignment: Assignment, required) -> tuple[int, int]:
     return sum(n in assignment.chosen for n in required), len(assignment.chosen)
 
 
-def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
+def _place(node: NodeInstance, engine: Engine, facts, pairs, score) -> NodeResult:
     allowed = candidates.allowed_sites(node, engine.shape)
     sites = candidates.filter_by_facts(node, allowed, facts)
     result = NodeResult(node=node, allowed=len(allowed), considered=0)
@@ -138,7 +167,7 @@ def _place(node: NodeInstance, engine: Engine, facts, pairs) -> NodeResult:
         if not placements:
             return []
         served = [candidates.served(r, facts, engine) for r in placements]
-        per_variable = [causal.score(engine, p, placements, served) for p in pair_sets]
+        per_variable = [score(p, placements, served) for p in pair_sets]
         result.considered += len(placements)
         return [
             Placement(sites=r, scores=tuple(v[i] for v in per_variable), min_accuracy=node.min_accuracy)

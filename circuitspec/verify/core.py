@@ -24,7 +24,7 @@ from circuitspec.engine import Engine
 from circuitspec.engine.cache import JsonCache
 from circuitspec.engine.facts import FactsParams, load_or_compute
 from circuitspec.match.edges import EdgeResult
-from circuitspec.match.matcher import Match, NodeResult, match
+from circuitspec.match.matcher import Match, Memo, NodeResult, match
 from circuitspec.match.placement import MIN_INFORMATIVE, Placement
 from circuitspec.spec import Hypothesis, applies_to, expand, load
 from circuitspec.verify import gap, metrics
@@ -78,6 +78,7 @@ def verify_model(
     hyps = [h if isinstance(h, Hypothesis) else load(h) for h in hypotheses]
     engine = Engine(model, seed=seed)
     facts = None
+    memo = Memo()  # pairs and placement scores the hypotheses share
     verdicts = []
     for h in hyps:
         applicable = applies_to(h, model.card)
@@ -87,7 +88,7 @@ def verify_model(
         if facts is None:
             facts = load_or_compute(engine, FactsParams.preset(seed), cache=JsonCache(cache_dir))
         graph = expand(h, model.card)
-        m = match(graph, engine, facts, seed=seed)
+        m = match(graph, engine, facts, seed=seed, memo=memo)
         node_sites = {nid: m.sites(nid) for nid in m.assignment.chosen}
         questions = metrics.metric_questions(engine, METRIC_QUESTIONS_PER_CLASS, seed, graph.graph["explains"])
         measured = metrics.measure(engine, m.circuit, node_sites, questions=questions, scope=m.scope, seed=seed)
