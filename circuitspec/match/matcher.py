@@ -81,26 +81,25 @@ def match(graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0, memo: Memo
     pair_cache: dict[tuple, causal.Pairs] = {}  # the pairs this hypothesis uses
     explains = graph.graph.get("explains", [])
 
-    def pairs(key, node: NodeInstance) -> causal.Pairs:
-        keep = tuple(sorted(k for k in node.keep if k != key))
-        cache_key = (key, keep, node.n_pairs)
-        if cache_key not in pair_cache:
-            shared = (*cache_key, seed, tuple(explains))
-            if shared not in memo.pairs:
-                memo.pairs[shared] = causal.draw_pairs(
-                    engine, key, n_pairs=node.n_pairs, keep=keep, seed=_seed(seed, key, keep), explains=explains
-                )
-            pair_cache[cache_key] = memo.pairs[shared]
-        return pair_cache[cache_key]
+    def shared_key(key, node: NodeInstance) -> tuple:
+        """What a variable's pairs depend on: the memo's key for them."""
+        return (key, tuple(sorted(k for k in node.keep if k != key)), node.n_pairs, seed, tuple(explains))
 
-    def score(pairs: causal.Pairs, placements: Sequence[tuple[Site, ...]], served: list[set[str]]) -> list[causal.Score]:
-        # pairs come from memo.pairs, which keeps them alive: their id names them for the memo's life
-        key = (id(pairs), tuple(placements), tuple(frozenset(s) for s in served))
-        if key in memo.scores:
+    def pairs(key, node: NodeInstance) -> causal.Pairs:
+        shared = shared_key(key, node)
+        _, keep, n_pairs = shared[:3]
+        if shared not in memo.pairs:
+            memo.pairs[shared] = causal.draw_pairs(engine, key, n_pairs=n_pairs, keep=keep, seed=_seed(seed, key, keep), explains=explains)
+        pair_cache[(key, keep, n_pairs)] = memo.pairs[shared]
+        return memo.pairs[shared]
+
+    def score(key, node: NodeInstance, placements: Sequence[tuple[Site, ...]], served: list[set[str]]) -> list[causal.Score]:
+        stored = (shared_key(key, node), tuple(placements), tuple(frozenset(s) for s in served))
+        if stored in memo.scores:
             memo.reused += 1
         else:
-            memo.scores[key] = causal.score(engine, pairs, placements, served)
-        return memo.scores[key]
+            memo.scores[stored] = causal.score(engine, pairs(key, node), placements, served)
+        return memo.scores[stored]
 
     results: dict[str, NodeResult] = {}
     for node_id in sorted(graph.nodes):
@@ -167,7 +166,7 @@ def _place(node: NodeInstance, engine: Engine, facts, pairs, score) -> NodeResul
         if not placements:
             return []
         served = [candidates.served(r, facts, engine) for r in placements]
-        per_variable = [score(p, placements, served) for p in pair_sets]
+        per_variable = [score(key, node, placements, served) for key in node.variables]
         result.considered += len(placements)
         return [
             Placement(sites=r, scores=tuple(v[i] for v in per_variable), min_accuracy=node.min_accuracy)
