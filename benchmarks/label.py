@@ -89,12 +89,14 @@ def zoo_timing(name: str, console) -> None:
         out = []
         for p in placements:
             served = run.served(p)
-            out.append({
-                key: causal.score(run.engine, run.pairs(key), [p], [served])[0]
-                for key in run.keys
-                if run.testable(key, p, served)
-            })
-            run.tests += len(out[-1])
+            mine: dict = {}
+            for test in run.plan:
+                if not run.testable(test, p, served):
+                    continue
+                t = label_mod.Tested(causal.score(run.engine, run.pairs(test), [p], [served])[0], test[1])
+                mine[test[0]] = run._better(mine[test[0]], t) if test[0] in mine else t
+                run.tests += 1
+            out.append(mine)
         return out
 
     batched = label_mod._Run.score_all

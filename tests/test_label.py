@@ -65,7 +65,15 @@ def test_zoo_labels_tell_the_lookahead_story_and_are_cached(zoo_labels):
     sa = {s.site: v.variable for s in first.sites if s.kind == "head" for v in s.variables if v.variable.startswith("SA")}
     assert sa == {"P13.L0.H1": "SA(4)", "P14.L0.H1": "SA(3)", "P15.L0.H1": "SA(2)", "P16.L0.H1": "SA(1)"}
     st = {s.site: v.variable for s in first.sites if s.kind == "head" for v in s.variables if v.variable.startswith("ST")}
-    assert st == {"P12.L0.H1": "ST(4)", "P12.L0.H2": "ST(3)", "P13.L0.H2": "ST(3)", "P14.L0.H2": "ST(2)", "P15.L0.H2": "ST(1)"}
+    assert st == {"P12.L0.H1": "ST(4)", "P13.L0.H0": "ST(2)", "P13.L0.H2": "ST(3)", "P14.L0.H2": "ST(2)", "P15.L0.H2": "ST(1)"}
+    # the look-ahead heads: the carry of column n-2 where A(n) is predicted
+    sv = {s.site: v.variable for s in first.sites if s.kind == "head" for v in s.variables if v.variable.startswith("SV")}
+    assert sv == {"P12.L0.H2": "SV(3)", "P14.L0.H0": "SV(1)", "P15.L0.H0": "SV(0)", "P16.L0.H2": "SV(0)"}
+    # the model fails cascades (S3+), so the pairs come from the classes it answers
+    assert first.explains == ["S0", "S1", "S2"] and [c.cls for c in first.classes if not c.answered] == ["S3", "S4", "S5"]
+    # the MLP at A(2) reads Sum 9 of column 1, visible only with its Carry One held equal
+    ss = next(v for v in first.site("P15.L0.MLP").variables if v.variable == "SS(1)")
+    assert ss.held == ["SC(1)"] and ss.name == "SS(1) (keep SC(1))"
     a0 = first.site("P17.L0.H1").variables[0]
     assert {a0.variable, *a0.same_as} >= {"A(0)", "SA(0)"}
     for s in first.sites:
@@ -86,7 +94,7 @@ def test_labels_render_as_table_map_and_page(zoo_labels):
     assert any(line.startswith("P14.L0.H1") and "SA(3) 1.00 [" in line for line in lines)
     m = label_map(labels)
     assert "SA(3)" in m.cell("P14.L0.H1").nodes
-    assert m.cell("P13.L0.H0").kind == "useful"  # unexplained
+    assert m.cell("P12.L0.H0").kind == "useful"  # unexplained
     assert m.cell("P0.L0.H0").kind == "unused"
     svg = label_map_svg(labels).decode()
     assert 'id="cell_L0_H1_P14"' in svg and "SA(3)" in svg and "unexplained" in svg

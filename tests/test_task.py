@@ -115,3 +115,17 @@ def test_bad_input_names_the_value_and_the_allowed_ones(make, words):
     with pytest.raises(TaskError) as err:
         make()
     assert all(w in str(err.value) for w in words), str(err.value)
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mix"])
+def test_siblings_are_the_other_parts_of_a_tricase(op):
+    """Siblings: the other input-computed parents of a child made only of one column's such variables."""
+    from circuitspec.tasks.registry import vocabulary
+
+    voc = vocabulary(op)
+    want = {"add": {"SC": "SS", "SS": "SC"}, "sub": {"MB": "MZ", "MZ": "MB", "NB": "NZ", "NZ": "NB"}}
+    pairs = {**want["add"], **want["sub"]} if op == "mix" else want[op]
+    for name in voc.variables:
+        for n in voc.variables[name].digit_range(4) if voc.variables[name].per_digit else [None]:
+            expected = ((pairs[name], n),) if name in pairs else ()
+            assert voc.siblings((name, n), 4) == expected, (name, n)

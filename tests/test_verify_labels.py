@@ -39,8 +39,8 @@ def test_unassigned_useful_sites_carry_their_labels(verdicts):
     notes = {n.site: n for n in on.site_labels}
     placed = {s for n in on.nodes for s in n.sites}
     assert set(notes) == set(on.useful_sites) - placed
-    assert notes["P14.L0.H0"].computes == ["SV(1)"] and notes["P14.L0.H0"].text.startswith("SV(1) 0.96 [")
-    assert notes["P13.L0.H0"].computes == [] and notes["P13.L0.H0"].text.startswith("unexplained (best SC(2)")
+    assert notes["P14.L0.H0"].computes == ["SV(1)"] and notes["P14.L0.H0"].text.startswith("SV(1) 1.00 [")
+    assert notes["P12.L0.H0"].computes == [] and notes["P12.L0.H0"].text.startswith("unexplained (best ")
     assert cs.label(ZOO, cache_dir=cache).from_cache  # verify labelled under the label cache's own key
 
 
@@ -72,4 +72,4 @@ def test_cli_labels_reach_report_json_and_the_page(verdicts, tmp_path, monkeypat
     report = json.loads((out / "report.json").read_text())
     assert report["verdicts"][0]["site_labels"] == json.loads(on.to_json())["site_labels"]
     html = (out / "index.html").read_text()
-    assert "useful sites no node holds" in html and "P14.L0.H0: SV(1) 0.96" in html
+    assert "useful sites no node holds" in html and "P14.L0.H0: SV(1) 1.00" in html

@@ -37,9 +37,7 @@ def render_table(facts, *, all_sites: bool = False, labels=None):
         table.add_column(col, **kw)
     computes = {}
     if labels is not None:
-        from circuitspec.render.labels import label_text
-
-        computes = {s.site: label_text(s) for s in labels.sites}
+        computes = {s.site: s.text for s in labels.sites}
     for f in rows:
         classes = ", ".join(f"{c} {_fmt_share(f.class_failure_rate[c])}" for c in f.failing_classes)
         attends = ", ".join(f"{a.label} {a.share:.0%}" for a in f.top_attention(2)) if f.kind == "head" else ""

@@ -4,7 +4,10 @@ For each useful head and MLP (the facts' ``useful_sites``) every variable instan
 could carry is interchange-tested (``causal.score``, the matcher's test): every variable of
 the task's operation at every column its position can read (all of the variable's digits lie
 at or before the site), plus OPR, SGN and the answer digits, and only where the variable can
-change an answer token the site serves. One engine run per variable scores every site that
+change an answer token the site serves. A variable with siblings (SC(n) and SS(n), the two parts
+of ST(n): ``TaskVocabulary.siblings``) is tested twice, plainly and with them held equal (a
+spec's ``keep``); the plain test counts when it passes, else the held one, which the label
+records (``held``) and ``suggest`` writes as the node's ``keep``. One engine run per variable scores every site that
 can carry it, so a model costs one batch of passes per variable instance, not per test.
 
 Then, per site:
@@ -32,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -41,11 +45,22 @@ from circuitspec.engine import Engine, Site
 from circuitspec.engine.facts import Facts
 from circuitspec.match import candidates, causal, neurons
 from circuitspec.match.placement import Placement
+from circuitspec.stats import wilson
 from circuitspec.tasks.registry import vocabulary
 from circuitspec.vocabulary import VarKey, key_text
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class Tested:
+    """A variable's interchange score on a placement, and the variables its pairs held equal."""
+
+    score: causal.Score
+    held: tuple[VarKey, ...] = ()
 SAME_AS_QUESTIONS = 256  # per class: questions on which two variables must agree to be one
+CLASS_QUESTIONS = 1024  # per class: questions the model's own accuracy is measured on
+LABELLER_VERSION = "2"  # 2: variables with siblings are also tested with them held; pairs only from answered classes
 
 
 class LabelParams(BaseModel):
@@ -70,7 +85,27 @@ class VariableScore(BaseModel):
     low: float
     high: float
     pairs: int = Field(description="informative pairs")
+    held: list[str] = Field(default_factory=list, description="variables held equal in its pairs (its siblings, ``TaskVocabulary.siblings``)")
     same_as: list[str] = Field(default_factory=list, description="variables with the same value on every question")
+
+    @property
+    def name(self) -> str:
+        """``SV(0)=SC(0)``; ``SS(1) (keep SC(1))`` when its pairs held variables equal."""
+        text = "=".join([self.variable, *self.same_as[:1]])
+        return f"{text} (keep {', '.join(self.held)})" if self.held else text
+
+
+class ClassAccuracy(BaseModel):
+    """How often the model answers one question class right (``CLASS_QUESTIONS`` seeded questions)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cls: str
+    questions: int
+    accuracy: float
+    low: float
+    high: float
+    answered: bool = Field(description="accuracy interval at or above min_accuracy: its questions are in the labels' pairs")
 
 
 class NeuronLabel(BaseModel):
@@ -106,13 +141,13 @@ class SiteLabel(BaseModel):
     def text(self) -> str:
         """``SV(2) 1.00 [0.99, 1.00]`` for each label, or why there is none."""
         if self.status == "labelled":
-            return "  ".join(f"{v.variable} {v.accuracy:.2f} [{v.low:.2f}, {v.high:.2f}]" for v in self.variables)
+            return "  ".join(f"{v.name} {v.accuracy:.2f} [{v.low:.2f}, {v.high:.2f}]" for v in self.variables)
         if self.status == "in_set":
             return f"in {self.part_of}"
         if self.best is None:
             return "unexplained (no variable within reach)"
         b = self.best
-        return f"unexplained (best {b.variable} {b.accuracy:.2f} [{b.low:.2f}, {b.high:.2f}])"
+        return f"unexplained (best {b.name} {b.accuracy:.2f} [{b.low:.2f}, {b.high:.2f}])"
 
 
 class Labels(BaseModel):
@@ -133,6 +168,8 @@ class Labels(BaseModel):
     answer_labels: list[str]
     variables_tested: int
     tests: int
+    classes: list[ClassAccuracy] = Field(default_factory=list, description="the model's accuracy per question class")
+    explains: list[str] = Field(default_factory=list, description="the answered classes the pairs came from, when not all (empty: all)")
     sites: list[SiteLabel]
     _from_cache: bool = PrivateAttr(default=False)
 
@@ -177,19 +214,56 @@ def _seed(seed: int, *parts) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def _pairs(engine: Engine, key: VarKey, params: LabelParams) -> causal.Pairs:
-    """The variable's pairs; for a two-route variable, half of them through the non-digit route."""
+Test = tuple[VarKey, tuple[VarKey, ...]]  # a variable instance and the variables its pairs hold equal
+
+
+def tests_of(task) -> list[Test]:
+    """Every variable instance, then again with its siblings held equal where it has some
+    (SC(n) with SS(n) kept, as a hand-written spec's ``keep`` tests it)."""
+    voc, digits = vocabulary(task.op), task.layout.digits
+    keys = variable_keys(task)
+    return [(k, ()) for k in keys] + [(k, voc.siblings(k, digits)) for k in keys if voc.siblings(k, digits)]
+
+
+def class_accuracy(engine: Engine, params: LabelParams) -> list[ClassAccuracy]:
+    """The model's accuracy on each question class, and whether it answers it.
+
+    A label says the model computes a variable. On a class the model answers less often than a
+    label must follow the causal model (``min_accuracy``), the rows it happens to get right are
+    not its algorithm at work (a 1-layer model on carry cascades, S3+, the paper's point), so the
+    labels' pairs come only from the classes it answers: those whose accuracy interval lies at
+    or above the bar (its lower end: a class measured near the bar is not claimed), as a spec's
+    ``explains`` limits the matcher's pairs."""
+    out = []
+    for c in engine.task.available_classes():
+        q = engine.questions(CLASS_QUESTIONS, seed=_seed(params.seed, "classes"), cls=c)
+        right = int(engine.clean(q).question_correct.sum())
+        acc, low, high = wilson(right, len(q))
+        out.append(ClassAccuracy(cls=c, questions=len(q), accuracy=round(acc, 6), low=round(low, 6), high=round(high, 6), answered=low >= params.min_accuracy))
+    return out
+
+
+def explained(classes: Sequence[ClassAccuracy]) -> list[str]:
+    """The answered classes when the model fails some (empty: all, also when it answers none)."""
+    answered = [c.cls for c in classes if c.answered]
+    return answered if answered and len(answered) < len(classes) else []
+
+
+def _pairs(engine: Engine, test: Test, params: LabelParams, explains: Sequence[str]) -> causal.Pairs:
+    """The test's pairs; for a two-route variable, half of them through the non-digit route."""
     task = engine.task
+    key, held = test
     voc, digits = vocabulary(task.op), task.layout.digits
     ps = voc.parents(key, digits)
     if len(ps) == 1 and key[0] == "A":  # the top digit is the top carry: test it through both its routes
-        p = causal.draw_pairs(engine, ps[0], n_pairs=params.pairs, keep=(), seed=_seed(params.seed, key))
+        p = causal.draw_pairs(engine, ps[0], n_pairs=params.pairs, keep=held, seed=_seed(params.seed, key), explains=explains)
         return causal.Pairs(key=key, base=p.base, source=p.source, predicted=p.predicted, gold=p.gold, dropped=p.dropped)
+    seed = _seed(params.seed, key, held) if held else _seed(params.seed, key)
     roots = voc.root_parents(key, digits)
     if not roots:
-        return causal.draw_pairs(engine, key, n_pairs=params.pairs, keep=(), seed=_seed(params.seed, key))
-    route = causal.draw_pairs(engine, key, n_pairs=params.pairs // 2, keep=roots, seed=_seed(params.seed, key, roots))
-    direct = causal.draw_pairs(engine, key, n_pairs=params.pairs - len(route.base), keep=(), seed=_seed(params.seed, key))
+        return causal.draw_pairs(engine, key, n_pairs=params.pairs, keep=held, seed=seed, explains=explains)
+    route = causal.draw_pairs(engine, key, n_pairs=params.pairs // 2, keep=(*held, *roots), seed=_seed(params.seed, key, roots), explains=explains)
+    direct = causal.draw_pairs(engine, key, n_pairs=params.pairs - len(route.base), keep=held, seed=seed, explains=explains)
     return direct.joined(route)
 
 
@@ -237,56 +311,71 @@ class _Run:
     def __init__(self, engine: Engine, facts: Facts, params: LabelParams, tell: Progress) -> None:
         self.engine, self.facts, self.params, self.tell = engine, facts, params, tell
         self.keys = variable_keys(engine.task)
+        self.plan = tests_of(engine.task)
+        self.classes = class_accuracy(engine, params)
+        self.explains = explained(self.classes)
         self.relations = _Relations(engine, self.keys, params.seed)
         self._inert: dict[tuple[VarKey, VarKey], bool] = {}
-        self._pairs: dict[VarKey, causal.Pairs] = {}
-        self._scope: dict[VarKey, set[str]] = {}
+        self._pairs: dict[Test, causal.Pairs] = {}
+        self._scope: dict[Test, set[str]] = {}
         self.tests = 0
 
     def served(self, sites: Sequence[Site]) -> set[str]:
         return candidates.served(sites, self.facts, self.engine)
 
-    def pairs(self, key: VarKey) -> causal.Pairs:
-        if key not in self._pairs:
-            p = _pairs(self.engine, key, self.params)
-            self._pairs[key] = p
+    def pairs(self, test: Test) -> causal.Pairs:
+        if test not in self._pairs:
+            p = _pairs(self.engine, test, self.params, self.explains)
+            self._pairs[test] = p
             changes = (p.predicted != p.gold).any(dim=0).tolist() if len(p.base) else []
-            self._scope[key] = {lab for lab, c in zip(self.engine.answer_labels, changes) if c}
-        return self._pairs[key]
+            self._scope[test] = {lab for lab, c in zip(self.engine.answer_labels, changes) if c}
+        return self._pairs[test]
 
-    def testable(self, key: VarKey, sites: Sequence[Site], served: set[str]) -> bool:
+    def testable(self, test: Test, sites: Sequence[Site], served: set[str]) -> bool:
         """The variable lies within the sites' reach and can change a token they serve."""
-        if min(s.position for s in sites) < self.engine.task.first_position(key):
+        if min(s.position for s in sites) < self.engine.task.first_position(test[0]):
             return False
-        self.pairs(key)
-        return bool(self._scope[key] & served)
+        self.pairs(test)
+        return bool(self._scope[test] & served)
 
-    def score_all(self, placements: Sequence[tuple[Site, ...]], stage: str) -> list[dict[VarKey, causal.Score]]:
-        """Every testable variable on every placement: one engine run per variable.
+    def score_all(self, placements: Sequence[tuple[Site, ...]], stage: str) -> list[dict[VarKey, Tested]]:
+        """Every testable variable on every placement: one engine run per test (a variable,
+        or a variable with its siblings held); per variable, the test that counts (``_better``).
 
-        Variable by variable: its pairs are drawn (the clean passes of their questions and
-        sources kept in the engine's recall) and at once scored, which reads those passes back.
-        Drawing every variable's pairs first would evict the early ones' passes (a 6-digit
+        Test by test: its pairs are drawn (the clean passes of their questions and sources
+        kept in the engine's recall) and at once scored, which reads those passes back.
+        Drawing every test's pairs first would evict the early ones' passes (a 6-digit
         model's variables need some GB of them) and run each clean pass twice."""
         served = [self.served(p) for p in placements]
-        out: list[dict[VarKey, causal.Score]] = [{} for _ in placements]
-        for done, key in enumerate(self.keys):
-            self.tell(stage, done, len(self.keys))
-            idx = [i for i, p in enumerate(placements) if self.testable(key, p, served[i])]
+        out: list[dict[VarKey, Tested]] = [{} for _ in placements]
+        for done, test in enumerate(self.plan):
+            self.tell(stage, done, len(self.plan))
+            idx = [i for i, p in enumerate(placements) if self.testable(test, p, served[i])]
             if not idx:
                 continue
-            scores = causal.score(self.engine, self._pairs[key], [placements[i] for i in idx], [served[i] for i in idx])
+            scores = causal.score(self.engine, self._pairs[test], [placements[i] for i in idx], [served[i] for i in idx])
             self.tests += len(idx)
+            key, held = test
             for i, s in zip(idx, scores):
-                out[i][key] = s
-        self.tell(stage, len(self.keys), len(self.keys))
+                mine = Tested(s, held)
+                out[i][key] = self._better(out[i][key], mine) if key in out[i] else mine
+        self.tell(stage, len(self.plan), len(self.plan))
         return out
 
-    def variable_score(self, s: causal.Score) -> VariableScore:
+    def _better(self, plain: Tested, held: Tested) -> Tested:
+        """The plain test when it passes (the stronger claim), else the held one when it does,
+        else the closer of the two."""
+        if self.passed(plain.score) or not self.passed(held.score) and plain.score.accuracy[0] >= held.score.accuracy[0]:
+            return plain
+        return held
+
+    def variable_score(self, t: Tested) -> VariableScore:
+        s = t.score
         acc, low, high = s.accuracy
         return VariableScore(
             variable=key_text(s.key), accuracy=round(acc, 6), low=round(low, 6), high=round(high, 6),
-            pairs=s.informative, same_as=[key_text(k) for k in self.keys if k != s.key and self.equivalent(s.key, k)],
+            pairs=s.informative, held=[key_text(k) for k in t.held],
+            same_as=[key_text(k) for k in self.keys if k != s.key and self.equivalent(s.key, k)],
         )
 
     def equivalent(self, u: VarKey, v: VarKey) -> bool:
@@ -301,14 +390,14 @@ class _Run:
 
     def inert(self, fine: VarKey, coarse: VarKey) -> bool:
         if (fine, coarse) not in self._inert:
-            self._inert[(fine, coarse)] = _inert(self.engine, self.pairs(fine), coarse)
+            self._inert[(fine, coarse)] = _inert(self.engine, self.pairs((fine, ())), coarse)
         return self._inert[(fine, coarse)]
 
     def passed(self, s: causal.Score) -> bool:
         return Placement(sites=(), scores=(s,), min_accuracy=self.params.min_accuracy).passed
 
 
-def choose(scores: dict[VarKey, causal.Score], run: "_Run") -> tuple[list[VarKey], list[VarKey]]:
+def choose(scores: dict[VarKey, Tested], run: "_Run") -> tuple[list[VarKey], list[VarKey]]:
     """(labels, implied) among the passing variables.
 
     A variable is dropped when a passing one determines it and carries more that matters (SC(1)
@@ -318,9 +407,9 @@ def choose(scores: dict[VarKey, causal.Score], run: "_Run") -> tuple[list[VarKey
     """
     task = run.engine.task
     voc, digits = vocabulary(task.op), task.layout.digits
-    passing = [k for k, s in scores.items() if run.passed(s)]
+    passing = [k for k, t in scores.items() if run.passed(t.score)]
     depth = {k: len(voc.ancestors(k, digits)) for k in passing}
-    order = sorted(passing, key=lambda k: (-depth[k], -scores[k].accuracy[0], key_text(k)))
+    order = sorted(passing, key=lambda k: (-depth[k], -scores[k].score.accuracy[0], key_text(k)))
     rel = run.relations
     coarser = {v for v in passing for u in passing if u != v and rel.function_of(v, u) and not run.equivalent(u, v)}
     labels: list[VarKey] = []
@@ -332,12 +421,12 @@ def choose(scores: dict[VarKey, causal.Score], run: "_Run") -> tuple[list[VarKey
     return labels, sorted(implied, key=key_text)
 
 
-def _closest(scores: dict[VarKey, causal.Score]) -> causal.Score | None:
-    tried = [s for s in scores.values() if s.informative]
-    return max(tried, key=lambda s: (s.accuracy[0], s.informative, key_text(s.key)), default=None)
+def _closest(scores: dict[VarKey, Tested]) -> Tested | None:
+    tried = [t for t in scores.values() if t.score.informative]
+    return max(tried, key=lambda t: (t.score.accuracy[0], t.score.informative, key_text(t.score.key)), default=None)
 
 
-def _record(run: _Run, sites: tuple[Site, ...], scores: dict[VarKey, causal.Score]) -> SiteLabel:
+def _record(run: _Run, sites: tuple[Site, ...], scores: dict[VarKey, Tested]) -> SiteLabel:
     lay = run.engine.layout
     labels, implied = choose(scores, run)
     first = sites[0]
@@ -398,7 +487,7 @@ def _neuron_labels(run: _Run, record: SiteLabel) -> list[NeuronLabel]:
     out = []
     for v in record.variables:
         key = next(k for k in run.keys if key_text(k) == v.variable)
-        pairs = run.pairs(key)
+        pairs = run.pairs((key, tuple(k for k in run.keys if key_text(k) in v.held)))
 
         def evaluate(placements: Sequence[tuple[Site, ...]]) -> list[Placement]:
             served = [run.served(p) for p in placements]
@@ -411,7 +500,8 @@ def _neuron_labels(run: _Run, record: SiteLabel) -> list[NeuronLabel]:
         found = [e for e in neurons.search([mlp], run.engine, [pairs], evaluate) if e.passed]
         if found:
             site = found[0].sites[0]
-            out.append(NeuronLabel(variable=v.variable, site=str(site), neurons=len(site.neurons), score=run.variable_score(found[0].scores[0])))
+            score = run.variable_score(Tested(found[0].scores[0], tuple(k for k in run.keys if key_text(k) in v.held)))
+            out.append(NeuronLabel(variable=v.variable, site=str(site), neurons=len(site.neurons), score=score))
     return out
 
 
@@ -454,7 +544,9 @@ def label(engine: Engine, facts: Facts, params: LabelParams | None = None, *, ke
         n_heads=engine.shape.n_heads,
         position_labels=[lay.label(p) for p in range(lay.n_ctx)],
         answer_labels=list(engine.answer_labels),
-        variables_tested=len(run._pairs),
+        variables_tested=len({k for k, _ in run._pairs}),
         tests=run.tests,
+        classes=run.classes,
+        explains=run.explains,
         sites=everything,
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from circuitspec.atomic import atomic_write
 from circuitspec.engine.sites import Site
-from circuitspec.match.label import Labels, SiteLabel
+from circuitspec.match.label import Labels
 from circuitspec.render.html import environment
 from circuitspec.render.nodemap import Cell, NodeMap, Row, draw_node_map
 from circuitspec.render.style import STATUS_FILL, UNUSED_FILL, USEFUL_FILL
@@ -23,25 +23,13 @@ TEMPLATE = "labels.html.j2"
 LEGEND = [(STATUS_FILL["confirmed"], "labelled"), (USEFUL_FILL, "? useful, unexplained"), (UNUSED_FILL, "not useful")]
 
 
-def variable_text(v) -> str:
-    """``A(2)=SV(1)``: a label with the names it also goes by."""
-    return "=".join([v.variable, *v.same_as[:1]])
-
-
-def label_text(s: SiteLabel) -> str:
-    """What the table says a site computes: ``SV(0) 1.00 [0.99, 1.00]`` per label, or why none."""
-    if s.status != "labelled":
-        return s.text
-    return "  ".join(f"{variable_text(v)} {v.accuracy:.2f} [{v.low:.2f}, {v.high:.2f}]" for v in s.variables)
-
-
 def table_lines(labels: Labels) -> list[str]:
     """The table: one line per site (paper notation first), with position, label(s), served digits, neurons."""
     with_neurons = any(s.neurons for s in labels.sites)
     rows = [("site", "at", "computes [95% CI]", "serves", *(("neurons",) if with_neurons else ()))]
     for s in labels.sites:
         neurons = "  ".join(f"{n.variable}: {n.site} ({n.neurons})" for n in s.neurons)
-        rows.append((s.site, s.position_label, label_text(s), " ".join(s.serves), *((neurons,) if with_neurons else ())))
+        rows.append((s.site, s.position_label, s.text, " ".join(s.serves), *((neurons,) if with_neurons else ())))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths)), r[-1]]).rstrip() for r in rows]
     c = labels.counts()
@@ -49,6 +37,9 @@ def table_lines(labels: Labels) -> list[str]:
         f"{labels.model}: {c['labelled']} labelled, {c['unexplained']} unexplained, {c['in_set']} in a labelled head set; "
         f"{labels.tests} interchange tests over {labels.variables_tested} variable instances"
     )
+    if labels.explains:
+        failed = ", ".join(f"{c.cls} {c.accuracy:.2f}" for c in labels.classes if not c.answered)
+        lines.append(f"pairs from the classes the model answers: {', '.join(labels.explains)} (not {failed})")
     return lines
 
 
@@ -70,10 +61,10 @@ def label_map(labels: Labels) -> NodeMap:
         if owner.status == "labelled":
             cell.kind = "node"
             for v in owner.variables:
-                cell.nodes.append(variable_text(v))
+                cell.nodes.append(v.name)
                 cell.statuses.append("confirmed")
             for n in s.neurons:
-                cell.neurons[next(variable_text(v) for v in s.variables if v.variable == n.variable)] = Site.parse(n.site).neurons
+                cell.neurons[next(v.name for v in s.variables if v.variable == n.variable)] = Site.parse(n.site).neurons
         else:
             cell.kind = "useful"
     c = labels.counts()
@@ -89,7 +80,7 @@ def _tooltip(labels: Labels):
         if not cell.sites:
             return f"{where}: not useful"
         s = by_site[cell.sites[0]]
-        text = label_text(by_site[s.part_of]) + f" (with {s.part_of})" if s.part_of else label_text(s)
+        text = by_site[s.part_of].text + f" (with {s.part_of})" if s.part_of else s.text
         return f"{where}: {text}; serves {' '.join(s.serves) or 'nothing'}"
 
     return tip
@@ -114,7 +105,7 @@ def labels_html(all_labels: Sequence[Labels]) -> str:
             "json": f"{file_stem(lab)}.labels.json",
             "counts": lab.counts(),
             "rows": [
-                {"site": s.site, "at": s.position_label, "status": s.status, "text": label_text(s),
+                {"site": s.site, "at": s.position_label, "status": s.status, "text": s.text,
                  "serves": " ".join(s.serves), "implied": ", ".join(s.implied),
                  "neurons": "; ".join(f"{n.variable}: {n.site}" for n in s.neurons)}
                 for s in lab.sites

@@ -48,6 +48,7 @@ class Finding:
     position: int
     variables: tuple[tuple[VarKey, ...], ...]
     evidence: str = ""  # for the comment: 'SA(3) 1.00 [0.99, 1.00]'
+    keep: tuple[VarKey, ...] = ()  # variables its tests held equal (a spec's test.keep)
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,11 @@ class Reading:
     at: tuple[str, int | str]  # ('predicts', offset) | ('D', offset) | ("D'", offset) | ('fixed', text)
     computes: tuple[tuple[str, int | None], ...]  # (name, offset from n, or the column when n is None)
     cost: int  # alias choices away from the primary names, plus the position form's rank
+    keep: tuple[tuple[str, int | None], ...] = ()  # as computes
 
     @property
     def signature(self) -> tuple:
-        return (self.at, self.computes)
+        return (self.at, self.computes, self.keep)
 
 
 @dataclass
@@ -74,6 +76,7 @@ class Pattern:
     at: tuple[str, int | str]
     computes: tuple[tuple[str, int | None], ...]
     members: dict[int | None, Finding] = field(default_factory=dict)
+    keep: tuple[tuple[str, int | None], ...] = ()
     prefix: str = ""
 
     def runs(self) -> list[list[int | None]]:
@@ -134,12 +137,17 @@ def readings(f: Finding, layout: Layout) -> list[Reading]:
         alias_cost = sum(i for i, _ in choice)
         keys = [k for _, k in choice]
         fixed = tuple(sorted(keys, key=key_text))
-        out.append(Reading(None, ("fixed", fixed_position(layout, f.position)), fixed, alias_cost + 3))
+        keep = tuple(sorted(f.keep, key=key_text))
+        out.append(Reading(None, ("fixed", fixed_position(layout, f.position)), fixed, alias_cost + 3, keep))
         for anchor in sorted({k[1] for k in keys if k[1] is not None}):
-            computes = tuple(sorted(((name, None if c is None else c - anchor) for name, c in keys), key=str))
+            computes = _relative(keys, anchor)
             for at, rank in _positions(layout, f.position, anchor):
-                out.append(Reading(anchor, at, computes, alias_cost + rank))
+                out.append(Reading(anchor, at, computes, alias_cost + rank, _relative(f.keep, anchor)))
     return sorted(out, key=lambda r: (r.cost, repr(r.signature), -1 if r.n is None else r.n))
+
+
+def _relative(keys: Sequence[VarKey], anchor: int) -> tuple[tuple[str, int | None], ...]:
+    return tuple(sorted(((name, None if c is None else c - anchor) for name, c in keys), key=str))
 
 
 def patterns(findings: Sequence[Finding], layout: Layout) -> list[Pattern]:
@@ -157,8 +165,8 @@ def patterns(findings: Sequence[Finding], layout: Layout) -> list[Pattern]:
                 if r.n not in members and all(g.site != site for g, _ in members.values()):
                     members[r.n] = (f, r.cost)
         best = min(groups.items(), key=lambda kv: (-len(kv[1]), sum(c for _, c in kv[1].values()), repr(kv[0])))
-        (kind, heads, layer, (at, computes)), members = best
-        pattern = Pattern(kind, heads, layer, at, computes, {n: f for n, (f, _) in members.items()})
+        (kind, heads, layer, (at, computes, keep)), members = best
+        pattern = Pattern(kind, heads, layer, at, computes, {n: f for n, (f, _) in members.items()}, keep=keep)
         for f in pattern.members.values():
             del left[f.site]
         out.append(pattern)
@@ -200,6 +208,7 @@ class NodeDraft:
     max_heads: int = 1
     evidence: tuple[str, ...] = ()
     members: tuple[tuple[str, str], ...] = ()  # (expanded id, site) per column
+    keep: tuple[str, ...] = ()  # test.keep: 'SC(n-1)'
 
     def data(self) -> dict:
         """The node as spec data (what ``Hypothesis.build`` takes)."""
@@ -209,6 +218,8 @@ class NodeDraft:
         out.update(computes=self.computes, site=self.site, at=self.at, layers=self.layers)
         if self.max_heads > 1:
             out["max_heads"] = self.max_heads
+        if self.keep:
+            out["test"] = {"keep": list(self.keep)}
         return out
 
 
@@ -248,11 +259,13 @@ def drafts(p: Pattern, layout: Layout) -> list[NodeDraft]:
         evidence = tuple(f"{p.members[n].site}: {p.members[n].evidence}" for n in run)
         common = dict(site=site, layers=p.layer, max_heads=p.heads, evidence=evidence, members=members)
         if len(run) > 1:
+            keep = tuple(_computes_text(((name, c),), "n") for name, c in p.keep)
             out.append(NodeDraft(id=f"{p.prefix}{{n}}", computes=_computes_text(p.computes, "n"), at=_at_text(p.at),
-                                 for_each=range_text(run[0], run[-1], layout.digits), **common))
+                                 for_each=range_text(run[0], run[-1], layout.digits), keep=keep, **common))
             continue
         n = run[0]
         f = p.members[n]
         at = fixed_position(layout, f.position)
-        out.append(NodeDraft(id=p.node_id(n), computes=_computes_text(p.computes, n), at=at, **common))
+        keep = tuple(_computes_text(((name, c),), n) for name, c in p.keep)
+        out.append(NodeDraft(id=p.node_id(n), computes=_computes_text(p.computes, n), at=at, keep=keep, **common))
     return out

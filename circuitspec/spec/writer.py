@@ -58,6 +58,8 @@ def node_lines(d: NodeDraft, indent: str = "  ") -> list[str]:
     if d.max_heads > 1:
         fields.append(("max_heads", d.max_heads))
     fields += [("at", d.at), ("layers", d.layers)]
+    if d.keep:
+        fields.append(("test", {"keep": list(d.keep)}))
     for i, (key, value) in enumerate(fields):
         lead = f"{indent}- " if i == 0 else f"{indent}  "
         text = f"{{n: {scalar(d.for_each)}}}" if key == "for_each" else scalar(value)
@@ -83,14 +85,18 @@ def document(
     task: str,
     applies_to: dict[str, str | int],
     nodes: Sequence[NodeDraft],
+    explains: Sequence[str] = (),
     edges: Sequence[EdgeDraft],
     checks: dict[str, float] | None,
     footer: Sequence[str] = (),
 ) -> str:
-    """A whole spec file: header comments, the hypothesis's fields, nodes, edges, checks."""
+    """A whole spec file: header comments, the hypothesis's fields (``explains``: the classes it
+    claims, empty for all), nodes, edges, checks."""
     out = comment(header)
     out += [f"name: {scalar(name)}", f"description: {scalar(description)}", f"task: {scalar(task)}"]
     out.append("applies_to: {" + ", ".join(f"{k}: {scalar(v)}" for k, v in applies_to.items()) + "}")
+    if explains:
+        out.append(f"explains: {scalar(list(explains))}")
     out += ["", "nodes:"]
     for d in nodes:
         out += node_lines(d) + [""]

@@ -55,6 +55,7 @@ class TaskVocabulary:
     d_vocab: int
     max_digits: int
     _ancestors: dict = field(default_factory=dict, compare=False, repr=False)
+    _siblings: dict = field(default_factory=dict, compare=False, repr=False)
 
     def layout(self, digits: int, name: str | None = None):
         """The layout ``name`` (None: the default) at this size."""
@@ -84,6 +85,25 @@ class TaskVocabulary:
         ps = self.parents(key, digits)
         roots = tuple(p for p in ps if not self.parents(p, digits))
         return roots if roots and len(roots) < len(ps) else ()
+
+    def siblings(self, key: VarKey, digits: int) -> tuple[VarKey, ...]:
+        """The other parents of each child of ``key`` that is made only of input-computed
+        variables of ``key``'s own column (SS(n) beside SC(n), the two parts of ST(n)).
+
+        They are functions of the same digits, so a change of ``key`` alone usually changes
+        them too; a site that reads the column sum is then patched to a value the causal
+        model's single override does not predict. Holding them equal (a spec's ``keep``)
+        tests the variable by itself."""
+        memo = self._siblings.setdefault(digits, {})
+        if key not in memo:
+            out: list[VarKey] = []
+            for name, var in self.variables.items():
+                for n in var.digit_range(digits) if var.per_digit else [None]:
+                    ps = self.parents((name, n), digits)
+                    if key in ps and all(not self.parents(p, digits) and p[1] == key[1] for p in ps):
+                        out += [p for p in ps if p != key and p not in out]
+            memo[key] = tuple(out)
+        return memo[key]
 
     def reaches(self, source: VarKey, target: VarKey, digits: int) -> bool:
         """Whether changing ``source`` can change ``target`` (a variable reaches itself)."""

@@ -119,7 +119,7 @@ def site_notes(verdict: Verdict, labels) -> list[SiteNote]:
         if site in placed or record is None:
             continue
         owner = records[record.part_of] if record.part_of else record
-        computes = ["=".join([v.variable, *v.same_as[:1]]) for v in owner.variables] if owner.status == "labelled" else []
+        computes = [v.name for v in owner.variables] if owner.status == "labelled" else []
         text = f"in {owner.site}: {owner.text}" if record.part_of else owner.text
         out.append(SiteNote(site=site, computes=computes, text=text))
     return out

@@ -1,8 +1,9 @@
 """Labels of a model, cached with its facts: measured once, reused by ``label``, ``scan`` and reports.
 
 The key follows the facts' scheme (``engine.cache.make_key``): it hashes the facts' own key (the
-weights, task, engine version, engine seed and reference size, facts parameters) and the label
-parameters, so any change reads a fresh entry and an old one is never read again. Entries sit
+weights, task, engine version, engine seed and reference size, facts parameters), the label
+parameters and the labeller's version (``LABELLER_VERSION``: raised when the same parameters would
+give other labels), so any change reads a fresh entry and an old one is never read again. Entries sit
 beside the facts in the same cache folder (``labels-<key>.json``), written atomically.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from circuitspec.engine import Engine
 from circuitspec.engine.cache import JsonCache, make_key
 from circuitspec.engine.facts import Facts, FactsParams, facts_key, load_or_compute
-from circuitspec.match.label import LabelParams, Labels, label
+from circuitspec.match.label import LABELLER_VERSION, LabelParams, Labels, label
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ def params_from(**fields: Any) -> LabelParams:
 
 
 def labels_key(engine: Engine, facts_params: FactsParams, params: LabelParams) -> str:
-    return make_key("labels", {"facts": facts_key(engine, facts_params), "params": params.model_dump(mode="json")})
+    parts = {"facts": facts_key(engine, facts_params), "params": params.model_dump(mode="json"), "labeller": LABELLER_VERSION}
+    return make_key("labels", parts)
 
 
 def _read(store: JsonCache, key: str) -> Labels | None:

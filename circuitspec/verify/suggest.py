@@ -1,6 +1,8 @@
 """``suggest``: a hypothesis proposed from a model's labels, every node and edge confirmed on the model.
 
 1. The model's labels (``verify.labels``: from the cache when they are there, never relabelled).
+   The proposal claims the classes the labels' pairs came from (``explains``: those the model
+   answers, when it fails some).
 2. Every labelled site (a head, an MLP, a co-located head set) is a candidate node computing its
    label(s), at its position and layer, on its kind of site; sites that compute the same
    variables at the same offset from their column become one ``for_each`` template
@@ -9,7 +11,10 @@
    (``spec.instance.site_can_feed``) and whose variables the causal model connects
    (``TaskVocabulary.reaches``), as ``expand`` would accept them.
 4. The whole candidate hypothesis is verified on the model (``verify.core``, the one core): a
-   node is kept where it is confirmed, an edge where path patching confirms it. What is left is
+   node is kept where it is confirmed, an edge where path patching confirms it. A node that fails
+   on some of its variables only (on its own site) is tried again without them: the labeller's
+   pairs and the matcher's differ, and a variable that just passed one can fail the other; the
+   rest of the site's labels still hold (at most ``MAX_ROUNDS`` candidates). What is left is
    written, with the evidence as comments (``spec.writer``), and checked to load.
 
 With ``from_spec``, the user's hypothesis is verified first; the labelled sites its confirmed
@@ -22,23 +27,26 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from circuitspec.engine import Engine, Site
 from circuitspec.match.label import Labels, SiteLabel
+from circuitspec.match.placement import MIN_INFORMATIVE
 from circuitspec.spec import Hypothesis, expand, load, loads, site_can_feed
 from circuitspec.spec.generalise import Finding, Pattern, drafts, name_patterns, parse_key, patterns, range_text
 from circuitspec.spec.loader import to_data
 from circuitspec.spec.patch import unified_patch
 from circuitspec.spec.writer import EdgeDraft, document
 from circuitspec.tasks.registry import vocabulary
+from circuitspec.vocabulary import key_text
 from circuitspec.verify.core import verify_model
 from circuitspec.verify.labels import load_or_label
 from circuitspec.verify.verdict import Verdict
 
 MIN_FAITHFULNESS = 0.9  # the bar the specs in specs/ set; a proposal claims the same
+MAX_ROUNDS = 3  # candidate hypotheses verified: the first, then after failing variables are removed
 _SIMPLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*?)\{(\w+)\}")
 
 
@@ -57,7 +65,7 @@ class Suggestion:
 
 
 def evidence_text(s: SiteLabel) -> str:
-    scores = "; ".join(f"{'='.join([v.variable, *v.same_as])} {v.accuracy:.2f} [{v.low:.2f}, {v.high:.2f}] on {v.pairs} pairs" for v in s.variables)
+    scores = "; ".join(f"{v.name} {v.accuracy:.2f} [{v.low:.2f}, {v.high:.2f}] on {v.pairs} pairs" for v in s.variables)
     return f"{scores}; serves {' '.join(s.serves)}"
 
 
@@ -69,7 +77,8 @@ def findings(labels: Labels, explained: set[str]) -> list[Finding]:
             continue
         names = tuple(tuple(parse_key(t) for t in [v.variable, *v.same_as]) for v in s.variables)
         kind = "mlp" if s.kind == "mlp" else "head"
-        out.append(Finding(s.site, kind, len(s.sites), s.layer, s.position, names, evidence_text(s)))
+        keep = tuple(dict.fromkeys(parse_key(t) for v in s.variables for t in v.held))
+        out.append(Finding(s.site, kind, len(s.sites), s.layer, s.position, names, evidence_text(s), keep))
     return out
 
 
@@ -160,28 +169,21 @@ def suggest(
     card = model.card
     placed = _held(base, model, seed, cache_dir) if base is not None else {}
     explained = {str(s) for sites in placed.values() for s in sites}
-    found = findings(labels, explained)
-    pats = patterns(found, model.task.layout)
     base_graph = expand(base, card) if base is not None else None
-    name_patterns(pats, taken=set(base_graph.nodes) if base_graph is not None else set())
-    candidates = [d for p in pats for d in drafts(p, model.task.layout)]
-    if base is None and not candidates:
+    found = findings(labels, explained)
+    if base is None and not found:
         from circuitspec.errors import VerifyError
 
         raise VerifyError(f"no labelled site in {model.name} to propose a node for", hint=f"circuitspec label {model.name} shows why each useful site is unexplained")
-
-    data = to_data(base) if base is not None else _fresh(model)
+    data = to_data(base) if base is not None else _fresh(model, labels.explains)
     name, task = data.pop("name"), data.pop("task")
-    data["nodes"] = [*data.get("nodes", []), *(d.data() for d in candidates)]
-    graph = expand(Hypothesis.build(name, task=task, **data), card)
-    new = {nid for d in candidates for nid, _ in d.members}
-    sites = {**placed, **{nid: [Site.parse(x) for x in _site_list(site)] for d in candidates for nid, site in d.members}}
-    known = set(base_graph.edges) if base_graph is not None else set()
-    edges = candidate_edges(graph, sites, new, known)
-    data["edges"] = [*data.get("edges", []), *(EdgeDraft(f"{a} -> {b}", optional=True).data() for a, b in edges)]
-    trial = Hypothesis.build(name, task=task, **data)
-    verdict = verify_model([trial], model, seed=seed, cache_dir=cache_dir)[0]
-
+    for _ in range(MAX_ROUNDS):
+        t = _trial(found, data, name, task, model, base_graph, placed, seed, cache_dir)
+        shrunk = _shrink(found, t)
+        if shrunk == found:
+            break
+        found = shrunk
+    pats, graph, edges, verdict, new = t.patterns, t.graph, t.edges, t.verdict, t.new
     status = {n.node: n for n in verdict.nodes}
     dropped = {nid: status[nid].detail or status[nid].status for nid in sorted(new) if status[nid].status != "confirmed"}
     for p in pats:
@@ -197,7 +199,8 @@ def suggest(
     if base is None:
         text = document(
             header=_header(model.name, verdict), name=f"suggested_{model.name}", description=f"proposed by circuitspec suggest from the labels of {model.name}",
-            task=card.task.op, applies_to=_applies(card), nodes=nodes, edges=edge_items, checks={"min_faithfulness": MIN_FAITHFULNESS}, footer=notes,
+            task=card.task.op, applies_to=_applies(card), explains=labels.explains, nodes=nodes, edges=edge_items,
+            checks={"min_faithfulness": MIN_FAITHFULNESS}, footer=notes,
         )
         loads(text, file=f"suggested_{model.name}.yaml")  # what is written loads with the project's own loader
     else:
@@ -206,6 +209,55 @@ def suggest(
         text=text, model=model.name, nodes=[nid for d in nodes for nid, _ in d.members], edges=kept_edges, dropped=dropped,
         unexplained=unexplained, verdict=verdict, labels_from_cache=labelled.from_cache,
     )
+
+
+@dataclass
+class _Trial:
+    """One candidate hypothesis (every finding a node, every plausible edge optional) and its verdict."""
+
+    patterns: list[Pattern]
+    graph: Any
+    edges: list[tuple[str, str]]
+    new: set[str]
+    verdict: Verdict
+
+
+def _trial(found: list[Finding], data: dict, name: str, task: str, model, base_graph, placed: dict, seed: int, cache_dir) -> _Trial:
+    """The findings as nodes (beside ``data``'s own), the edges that could join them, verified on the model."""
+    card = model.card
+    pats = patterns(found, model.task.layout)
+    name_patterns(pats, taken=set(base_graph.nodes) if base_graph is not None else set())
+    candidates = [d for p in pats for d in drafts(p, model.task.layout)]
+    data = {**data, "nodes": [*data.get("nodes", []), *(d.data() for d in candidates)]}
+    graph = expand(Hypothesis.build(name, task=task, **data), card)
+    new = {nid for d in candidates for nid, _ in d.members}
+    sites = {**placed, **{nid: [Site.parse(x) for x in _site_list(site)] for d in candidates for nid, site in d.members}}
+    known = set(base_graph.edges) if base_graph is not None else set()
+    edges = candidate_edges(graph, sites, new, known)
+    data["edges"] = [*data.get("edges", []), *(EdgeDraft(f"{a} -> {b}", optional=True).data() for a, b in edges)]
+    verdict = verify_model([Hypothesis.build(name, task=task, **data)], model, seed=seed, cache_dir=cache_dir)[0]
+    return _Trial(pats, graph, edges, new, verdict)
+
+
+def _shrink(found: list[Finding], t: _Trial) -> list[Finding]:
+    """The findings with the variables their node failed on its own site removed (a site labelled
+    SA(4), SS(3) and ST(2) whose ST(2) fails the matcher's pairs is proposed for SA(4) and SS(3)),
+    and without those that keep none; unchanged where every node was confirmed."""
+    status = {n.node: n for n in t.verdict.nodes}
+    out = []
+    for f in found:
+        p = next(p for p in t.patterns if f in p.members.values())
+        nid = p.node_id(next(n for n, g in p.members.items() if g == f))
+        nv, bar = status[nid], t.graph.nodes[nid]["instance"].min_accuracy
+        if nv.status == "confirmed":
+            out.append(f)
+            continue
+        tests = nv.tests if nv.sites == _site_list(f.site) else nv.runner_up.tests if nv.runner_up and nv.runner_up.sites == _site_list(f.site) else []
+        passed = {v.variable for v in tests if v.pairs >= MIN_INFORMATIVE and v.accuracy.value >= bar}
+        keep = [i for i, names in enumerate(f.variables) if {key_text(k) for k in names} & passed]
+        if keep and len(keep) < len(f.variables):
+            out.append(replace(f, variables=tuple(f.variables[i] for i in keep)))
+    return out
 
 
 def _held(base: Hypothesis, model, seed: int, cache_dir) -> dict[str, list[Site]]:
@@ -227,8 +279,9 @@ def _site_list(site: str) -> list[str]:
     return [head] + [f"{prefix}.{h}" for h in rest.split("+")]
 
 
-def _fresh(model) -> dict:
-    return {"name": f"suggested_{model.name}", "task": model.card.task.op, "applies_to": _applies(model.card)}
+def _fresh(model, explains: list[str]) -> dict:
+    out = {"name": f"suggested_{model.name}", "task": model.card.task.op, "applies_to": _applies(model.card)}
+    return {**out, "explains": explains} if explains else out
 
 
 def _applies(card) -> dict[str, str | int]:
