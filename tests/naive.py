@@ -93,8 +93,8 @@ def run_naive(engine: Engine, tokens: torch.Tensor, interventions: Sequence[Inte
 def path_patch_naive(engine: Engine, patches) -> list[torch.Tensor]:
     """``engine.paths.path_patch`` done the slow way, one edge at a time with the bridge's own hooks:
     a hooked pass patching the sender from the source and freezing the other nodes' sites at the
-    base run's values while recording the receiver, then a hooked pass setting only the receiver.
-    Returns the predicted answer tokens [B, A] of each patch."""
+    base run's values while recording the receiver, then a hooked pass setting only the receiver
+    (``route="answer"``: the first pass's answers). Returns the predicted answer tokens [B, A] of each patch."""
     bridge = engine.bridge
     pred_pos = engine.pred_positions
     names = lambda name: name.endswith(("hook_z", "hook_post"))  # noqa: E731
@@ -114,7 +114,8 @@ def path_patch_naive(engine: Engine, patches) -> list[torch.Tensor]:
         hooks = [(s.hook, _replace(s, _take(s, src_cache[s.hook]))) for s in p.sender]
         hooks += [(s.hook, _replace(s, _take(s, base_cache[s.hook]))) for s in p.frozen]
         hooks += [(s.hook, record(s)) for s in p.receiver]
-        bridge.run_with_hooks(base, fwd_hooks=hooks)
-        logits = bridge.run_with_hooks(base, fwd_hooks=[(s.hook, _replace(s, recorded[s])) for s in p.receiver])
+        logits = bridge.run_with_hooks(base, fwd_hooks=hooks)
+        if p.route == "target":  # "answer": the first pass's logits, through the receiver or around it
+            logits = bridge.run_with_hooks(base, fwd_hooks=[(s.hook, _replace(s, recorded[s])) for s in p.receiver])
         out.append(logits[:, pred_pos].argmax(-1))
     return out

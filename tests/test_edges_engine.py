@@ -53,6 +53,7 @@ def _patches(engine, b, s):
         PathPatch((S("P12.L0.H0"),), (S("P16.L1.MLP"),), (S("P16.L0.H1"), S("P14.L1.H2")), b, s, "tail head -> MLP"),
         PathPatch((S("P13.L0.H1"), S("P13.L0.H2")), (S("P17.L1.H0"), S("P17.L1.N[3,5,7]")), (S("P17.L0.H0"),), b[:30], s[:30]),
         PathPatch((S("P17.L0.H1"),), (S("P17.L0.MLP"),), (), b, s, "same position, same layer"),
+        PathPatch((S("P12.L0.H0"),), (S("P16.L1.MLP"),), (S("P16.L0.H1"), S("P14.L1.H2")), b, s, "to the answer", route="answer"),
     ]
 
 
@@ -84,3 +85,20 @@ def test_path_patch_blocks_the_route_around_the_receiver(add6_model):
     clean = engine.clean(b).pred
     assert torch.equal(nothing, clean)  # an earlier position never reads a later one
     assert (through != clean).sum() <= (whole != clean).sum()
+
+
+def test_answer_route_is_the_receiver_and_around_it(add6_model):
+    """route="answer" with nothing frozen is the sender's plain interchange; freezing a site on the
+    way removes only that site's share; the receiver alone (route "target") changes no more answers."""
+    from circuitspec.engine import Intervention
+
+    engine = Engine(add6_model)
+    b, s = engine.questions(96, seed=3), engine.questions(96, seed=4)
+    sender = (Site.parse("P17.L0.H1"), Site.parse("P17.L0.H2"))
+    mlp = (Site.parse("P17.L1.MLP"),)
+    whole = engine.run(b, [Intervention("interchange", sender, source=s)]).pred[0]
+    out = path_patch(engine, [PathPatch(sender, mlp, (), b, s, route="answer"), PathPatch(sender, mlp, (), b, s)])
+    answer, through = out.pred
+    assert torch.equal(answer, whole)
+    clean = engine.clean(b).pred
+    assert (through != clean).sum() <= (answer != clean).sum()

@@ -59,3 +59,18 @@ def test_the_unnamed_mover_edge_names_no_mover_site():
         e = v.edge(f"SV{k - 1}", f"A{k}")
         assert e.status == "confirmed" and e.pairs >= 20
         assert not set(mover) & placed and not set(mover) & set(e.frozen)
+
+
+@pytest.mark.parametrize("kind", [None, "st_to_answer", "skip_cascade"])
+def test_the_answer_route_still_needs_a_path_around_the_other_nodes(kind):
+    """route: answer (through the target or around it) keeps true edges confirmed, and a false edge
+    whose only route runs through other nodes (frozen) still fails."""
+    planted = plant(PlantParams(digits=2, n_heads=4, decoy_heads=3), 2)
+    text = edge_hypothesis_yaml(planted, kind).replace("  - flow: ", "  - route: answer\n    flow: ")
+    h = Hypothesis.from_yaml(text)
+    assert {e.route for e in h.edges} == {"answer"}
+    v = verify_model([h], planted.model, seed=0)[0]
+    r = edge_recovery(planted, v, kind)
+    assert r.true_confirmed == r.true_edges, r.missed
+    assert r.false_accepted == 0, r.accepted
+    assert all("through the target or around it" in e.detail for e in v.edge_results if e.status != "untested")

@@ -83,8 +83,9 @@ def test_hooked_equals_fast_on_path_patching(zoo_pair):
     qs, src = fast.questions(24, seed=1), fast.questions(24, seed=2)
     s, eq = fast.shape, fast.layout.equals
     patches = [
-        PathPatch(sender=(Site.for_head(0, p, 0),), receiver=(Site.for_mlp(0, p),), frozen=(Site.for_head(0, p, 1),), base=qs, source=src)
+        PathPatch(sender=(Site.for_head(0, p, 0),), receiver=(Site.for_mlp(0, p),), frozen=(Site.for_head(0, p, 1),), base=qs, source=src, route=route)
         for p in range(eq, s.n_ctx - 1, 2)
+        for route in ("target", "answer")
     ]
     a, b = path_patch(fast, patches), path_patch(slow, patches)
     for x, y in zip(a.logprobs, b.logprobs):

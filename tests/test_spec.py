@@ -265,6 +265,20 @@ def test_missing_endpoint_needs_optional(tmp_path):
     assert g.nodes["C3"]["instance"].keep == [("SC", 2)]
 
 
+def test_edge_route_reaches_the_graph_and_a_bad_one_names_its_line():
+    shape = make_shape("add", 3, 2, 3)
+    text = BASE + "  - flow: SA{n} -> C{n}\n    for_each: {n: 0..digits-1}\n    route: answer\n"
+    h = loads(text, file="route.yaml")
+    assert loads(h.to_yaml()) == h and h.edges[-1].route == "answer"
+    g = expand(h, shape)
+    assert {d["route"] for a, b, d in g.edges(data=True) if (a, b) == ("SA0", "C0")} == {"answer"}
+    twice = text + "  - flow: SA{n} -> C{n}\n    for_each: {n: 0..digits-1}\n"  # the stricter claim stands
+    assert expand(loads(twice), shape).edges["SA0", "C0"]["route"] == "target"
+    with pytest.raises(SpecError, match="'target' or 'answer'") as err:
+        loads(text.replace("route: answer", "route: around"), file="route.yaml")
+    assert (err.value.file, err.value.line) == ("route.yaml", 19)
+
+
 def test_edge_must_be_realisable_and_acyclic():
     shape = make_shape("add", 3, 2, 3)
     backwards = BASE + "  - C{n} -> SA{n}\n" .replace("C{n} -> SA{n}", "C1 -> SA1")

@@ -11,6 +11,10 @@ at once (each edge's pairs are rows of one batch):
 2. run the base question again with only B's sites set to the recorded outputs: A's
    change now reaches the answer through B alone, never around it.
 
+With ``route="answer"`` the claim is weaker: A's change reaches the answer through B *or
+around it* (the last MLP and the direct path to the logits), still avoiding the other
+nodes. Then step 1 runs to the logits and step 2 is not run.
+
 Every row restarts from the base question's clean residual stream at the first layer
 that can change (earlier layers cannot), and logits are formed at answer-predicting
 positions only. A row's result does not depend on the other rows of its batch, so
@@ -46,6 +50,7 @@ class PathPatch:
     base: torch.Tensor
     source: torch.Tensor
     label: str = ""
+    route: str = "target"  # "target": through the receiver alone (two steps); "answer": step 1's logits
 
 
 @dataclass
@@ -69,6 +74,8 @@ def _check(engine, p: PathPatch) -> None:
         raise EngineError(f"path patch {p.label}: source shape {tuple(p.source.shape)} differs from base {tuple(p.base.shape)}")
     if set(p.sender) & set(p.receiver):
         raise EngineError(f"path patch {p.label}: a site is both sender and receiver")
+    if p.route not in ("target", "answer"):
+        raise EngineError(f"path patch {p.label}: unknown route {p.route!r}", hint="route is 'target' or 'answer'")
 
 
 class _Masks:
@@ -140,12 +147,12 @@ def path_patch(engine, patches: Sequence[PathPatch]) -> PathOutcomes:
     w, dev = engine.weights, engine.device
     groups: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(patches):
-        groups.setdefault((id(p.base), id(p.source)), []).append(i)
+        groups.setdefault((id(p.base), id(p.source), p.route), []).append(i)
     per_chunk = max(1, engine.memory_budget // (4 * engine._row_bytes()))
     max_rows = max(1, engine.memory_budget // (2 * engine._row_bytes()))
     parts: list[list[torch.Tensor]] = [[] for _ in patches]
     passes = 0
-    for members in groups.values():
+    for (_, _, route), members in groups.items():
         base, source = patches[members[0]].base.long().to(dev), patches[members[0]].source.long().to(dev)
         top = max(s.layer for i in members for s in patches[i].sender)
         for b0 in range(0, base.shape[0], per_chunk):
@@ -163,11 +170,15 @@ def path_patch(engine, patches: Sequence[PathPatch]) -> PathOutcomes:
                 idx = members[k : k + per_pass]
                 chosen = [patches[i] for i in idx]
                 masks = {which: _Masks(engine.shape, chosen, which, dev) for which in ("sender", "frozen", "receiver")}
-                if w is None:
+                if route == "answer":
+                    lp = _one_step(engine, base[b0:b1], clean, src, masks, len(idx))
+                    passes += 1
+                elif w is None:
                     lp = _hooked_two_steps(engine, base[b0:b1], clean, src, masks, len(idx))
+                    passes += 2
                 else:
                     lp = _two_steps(engine, clean, src, masks, len(idx))
-                passes += 2
+                    passes += 2
                 for j, i in enumerate(idx):
                     parts[i].append(lp[j])
     logprobs = [torch.cat(x) for x in parts]
@@ -238,6 +249,22 @@ def _hooked_two_steps(engine, base: torch.Tensor, clean: dict, src: dict, masks:
     tiled = base.repeat(n, 1)
     hooked.run_with_edits(engine.bridge, tiled, record, edited, [])
     lp = hooked.run_with_edits(engine.bridge, tiled, _step2(recv, recorded, n), {"z": recv.z_layers, "post": recv.post_layers}, engine.pred_positions)
+    return lp.view(n, -1, *lp.shape[1:])
+
+
+def _one_step(engine, base: torch.Tensor, clean: dict, src: dict, masks: dict[str, _Masks], n: int) -> torch.Tensor:
+    """Log-probs [n, Bc, A, V] of step 1 run to the logits (``route="answer"``)."""
+    _first_last(masks)
+    step1 = _step1(masks, clean, src, n)
+    w = engine.weights
+    if w is None:
+        everywhere = set(range(engine.shape.n_layers))
+        edited = {"z": everywhere, "post": everywhere if hooked.has_mlp(engine.bridge) else set()}
+        lp = hooked.run_with_edits(engine.bridge, base.repeat(n, 1), step1, edited, engine.pred_positions)
+    else:
+        first = min(masks["sender"].layers)
+        resid, _ = _layers(w, _tile(clean["resid_pre"][first], n), first, w.shape.n_layers - 1, step1)
+        lp = final_logprobs(w, resid[:, engine.pred_positions])
     return lp.view(n, -1, *lp.shape[1:])
 
 

@@ -14,6 +14,13 @@ Pairs: one set per variable of A that can change a variable of B, keeping what A
 keeps. Where the change must climb the carry cascade (ST(1) -> SV(3)), every column between
 is made a tie in both questions (``path_ties``), or almost no pair would inform.
 
+An edge with ``route: answer`` claims less: A's variable reaches the answer tokens B serves
+through B's sites or around them, still avoiding every other node that can lie between A and
+B. It is the first step alone, run to the logits. It is meant for an edge into the node that
+writes an answer digit (the last MLP, which the unembedding also reads around: the direct path
+of a head's output to the logits); into a node with other nodes after it, their routes are
+open too, so it says little.
+
 Only the other nodes' sites that can lie between A's and B's (``site_can_feed`` from some
 sender site and to some receiver site) are frozen: freezing any other site changes nothing,
 and leaving it out keeps a test's result independent of unrelated nodes' placements, so the
@@ -50,6 +57,7 @@ class EdgeResult:
     receiver: tuple[Site, ...] = ()
     frozen: tuple[Site, ...] = ()
     untestable: str = ""  # why both ends are placed but no path between them can be patched (the edge fails)
+    route: str = "target"  # "answer": through the receiver or around it, to the answer tokens it serves
 
     @property
     def tested(self) -> bool:
@@ -164,7 +172,7 @@ class EdgeTester:
             ends = set(sender) | set(receiver)
             others = [s for n, p in chosen.items() if n not in edge for s in p.sites if s not in ends]
             frozen = between(sender, receiver, others)
-            key = (edge, sender, receiver, frozen)
+            key = (edge, sender, receiver, frozen, data.get("route", "target"))
             keys[edge] = key
             if key not in self._results and key not in todo:
                 todo[key] = (edge, [(k, self.pairs(edge, k, r)) for k, r in self.senders(edge)])
@@ -174,16 +182,16 @@ class EdgeTester:
     def _run(self, todo: Mapping[tuple, tuple[Edge, list]]) -> None:
         patches, owners = [], []
         for key, (edge, per_var) in todo.items():
-            _, sender, receiver, frozen = key
+            _, sender, receiver, frozen, route = key
             for var, p in per_var:
                 if len(p.base):
-                    patches.append(PathPatch(sender, receiver, frozen, p.base, p.source, label=f"{edge[0]}->{edge[1]} {var}"))
+                    patches.append(PathPatch(sender, receiver, frozen, p.base, p.source, label=f"{edge[0]}->{edge[1]} {var}", route=route))
                     owners.append((key, var))
         out = path_patch(self.engine, patches)
         pred = {owner: out.pred[i].cpu() for i, owner in enumerate(owners)}
         eng = self.engine
         for key, (edge, per_var) in todo.items():
-            _, sender, receiver, frozen = key
+            _, sender, receiver, frozen, route = key
             served = candidates.served(receiver, self.facts, eng)
             scores = []
             for var, p in per_var:
@@ -193,5 +201,5 @@ class EdgeTester:
                     scores.append(causal.Score(p.key, 0, 0, 0, None, drawn=0))
             data = self.graph.edges[edge]
             self._results[key] = EdgeResult(
-                edge[0], edge[1], data["required"], data["min_accuracy"], tuple(scores), sender, receiver, frozen
+                edge[0], edge[1], data["required"], data["min_accuracy"], tuple(scores), sender, receiver, frozen, route=route
             )

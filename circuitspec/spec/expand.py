@@ -413,8 +413,9 @@ def _add_link(edge: Edge, binding: dict[str, int], graph: nx.DiGraph, a: str, b:
         data = graph.edges[a, b]
         data["required"] = data["required"] or not edge.optional
         data.update({k: max(data[k], v) for k, v in test.items()})
+        data["route"] = "target" if "target" in (data["route"], edge.route) else "answer"
     else:
-        graph.add_edge(a, b, required=not edge.optional, flow=edge.flow, **test)
+        graph.add_edge(a, b, required=not edge.optional, flow=edge.flow, route=edge.route, **test)
 
 
 def _check_causal(edge: Edge, a: str, b: str, src: NodeInstance, dst: NodeInstance, voc: TaskVocabulary, digits: int) -> None:

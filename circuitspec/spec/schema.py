@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, field_serializer, model_validator
 
@@ -305,7 +305,7 @@ class EdgeTest(SpecModel):
     """
 
     _what: ClassVar[str] = "edge test"
-    min_accuracy: Share = Field(default=0.9, description="least share of informative pairs whose answer, through the target alone, changes exactly as predicted")
+    min_accuracy: Share = Field(default=0.9, description="least share of informative pairs whose answer, by the edge's route, changes exactly as predicted")
     pairs: Count = Field(default=256, le=MAX_PAIRS, description="number of counterfactual pairs per variable of the source")
 
 
@@ -326,6 +326,12 @@ class Edge(SpecModel):
     optional: StrictBool = Field(
         default=False,
         description="dropped where an endpoint does not exist after expansion (e.g. SV{n-1} for n = 0) and not required to be confirmed",
+    )
+    route: Literal["target", "answer"] = Field(
+        default="target",
+        description="target: the source's variable reaches the target through the target's sites alone; answer: it reaches the "
+        "answer tokens the target serves through the target's sites or around them (for an edge into the node that writes an answer "
+        "digit: the last MLP and the direct path to the logits), still avoiding the other nodes between the two",
     )
     test: EdgeTest = Field(default_factory=lambda: EdgeTest(), description="thresholds of its path-patching test")
     description: Text = ""

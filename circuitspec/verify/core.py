@@ -238,7 +238,7 @@ def _edge_verdict(r: EdgeResult, binding: bool = True) -> EdgeVerdict:
         if weakest is not None:
             acc = weakest.accuracy
             detail += (
-                f": {key_text(weakest.key)} through the target alone, accuracy {acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}]"
+                f": {key_text(weakest.key)} {'through the target or around it' if r.route == 'answer' else 'through the target alone'}, accuracy {acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}]"
                 f" on {weakest.informative} informative pairs, threshold {r.min_accuracy}"
             )
     else:
@@ -255,6 +255,7 @@ def _edge_verdict(r: EdgeResult, binding: bool = True) -> EdgeVerdict:
         example=next((s.example for s in r.scores if s.example), None),
         tests=[_test(s) for s in r.scores],
         frozen=[str(s) for s in r.frozen],
+        route=r.route,
         detail=detail,
     )
 

@@ -89,6 +89,7 @@ class EdgeVerdict(_Frozen):
     example: str | None = Field(default=None, description="one failing pair in the paper's notation, if any")
     tests: list[VariableTest] = Field(default=[], description="one per variable of the source that can change the target's")
     frozen: list[str] = Field(default=[], description="other nodes' sites held at their base values (those that can lie between)")
+    route: str = Field(default="target", description="target: through the target's sites alone; answer: through them or around them, to the answer tokens it serves")
     detail: str = ""
 
 
