@@ -135,6 +135,7 @@ SHAPE_FOR = {
     "addition_2layer": make_shape("add", 6, 2, 3),
     "addition_2layer_v2": make_shape("add", 6, 3, 4),
     "addition_2layer_v3": make_shape("add", 4, 2, 3),
+    "addition_2layer_v4": make_shape("add", 5, 2, 3),
     "addition_1layer": make_shape("add", 5, 1, 3),
     "addition_1layer_lookahead": make_shape("add", 5, 1, 3),
     "subtraction": make_shape("sub", 6, 2, 3),
