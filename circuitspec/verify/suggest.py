@@ -256,7 +256,9 @@ def _shrink(found: list[Finding], t: _Trial) -> list[Finding]:
         passed = {v.variable for v in tests if v.pairs >= MIN_INFORMATIVE and v.accuracy.value >= bar}
         keep = [i for i, names in enumerate(f.variables) if {key_text(k) for k in names} & passed]
         if keep and len(keep) < len(f.variables):
-            out.append(replace(f, variables=tuple(f.variables[i] for i in keep)))
+            failed = [v for v in tests if v.variable not in passed]
+            why = "; ".join(f"{v.variable} left out: {v.accuracy.value:.2f} [{v.accuracy.low:.2f}, {v.accuracy.high:.2f}] on {v.pairs} pairs as a node" for v in failed)
+            out.append(replace(f, variables=tuple(f.variables[i] for i in keep), evidence=f"{f.evidence}; {why}"))
     return out
 
 
