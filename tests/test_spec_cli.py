@@ -125,6 +125,15 @@ def test_hypothesis_graph_draws_labels_and_colours(tmp_path, style):
     assert 'SC0 [label="SC0' in drawing.source and "dashed" in drawing.source
 
 
+def test_an_edge_by_the_answer_route_says_so_in_both_drawings(tmp_path):
+    graph = expand(load(SPECS / "addition_2layer_v4.yaml"), make_shape("add", 4, 2, 3))
+    assert graph.edges["SV1", "A2"]["route"] == "answer" and graph.edges["ST0", "SV1"]["route"] == "target"
+    svg = write_graph(graph, tmp_path / "v4.svg", style="grid").read_text()
+    assert "SV1-&gt;A2 (route: answer" in svg and "ST0-&gt;SV1 (route" not in svg
+    source = hypothesis_graph(graph).source
+    assert 'SV1 -> A2 [arrowhead=empty' in source and 'ST0 -> SV1 [arrowhead' not in source
+
+
 def test_an_unknown_option_is_a_usage_error_not_a_traceback(capsys):
     for argv in (["verify", "--no-report"], ["spec", "check", "-m", "x"]):
         assert main(argv) == 2

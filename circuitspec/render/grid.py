@@ -6,7 +6,8 @@ node free to run in several sub-layers gets a row of its own, e.g. ``L0..L1``, p
 one). A node is a box over the columns of its positions (stretched when it may sit at several), so
 its place in the picture is its place in the model; nodes that share a row and overlap stack in
 lanes. A node the verdict could put anywhere (not placed, no runner-up) goes in a band on top.
-Edges are curves from box to box, dashed when optional, bold when path-patched.
+Edges are curves from box to box, dashed when optional, bold when path-patched; the title of
+an edge by the answer route says so.
 
 Sites a graph names in ``graph.graph["gap_sites"]`` (a verdict's gap report: ``render.gap.outlined_sites``)
 are drawn as extra boxes at their own grid place, one per place (co-located heads together):
@@ -234,7 +235,8 @@ def _edges(c: Canvas, graph: nx.DiGraph, boxes: Mapping[str, Box]) -> None:
         bend = (ty - sy) / 2 if sy != ty else -20.0
         d = f"M{sx:.1f},{sy:.1f} C{sx:.1f},{sy + bend:.1f} {tx:.1f},{ty - bend:.1f} {tx:.1f},{ty:.1f}"
         status = data.get("status")
-        c.group(id=f"edge-{a}-{b}", cls="edge", title=f"{a}->{b}" + (f": {status}" if status else ""))
+        route = " (route: answer, through the target or around it)" if data.get("route") == "answer" else ""
+        c.group(id=f"edge-{a}-{b}", cls="edge", title=f"{a}->{b}{route}" + (f": {status}" if status else ""))
         stroke = EDGE_STROKE[status] if status else DEFAULT_EDGE_STROKE
         c.path(d, stroke=stroke, width=1.6 if status else 1.0, dashed=not data.get("required", True), arrow=True)
         c.end()

@@ -79,7 +79,7 @@ def hypothesis_graph(
 
     ``labels``: extra line(s) per node id (e.g. ``"P16.L0.H1+H2"``); ``colors``: fill colour per
     node id (``#rrggbb``), overriding the default colour by variable family. Optional nodes and
-    edges are dashed; path-patched edges are bold.
+    edges are dashed; path-patched edges are bold; an edge by the answer route has a hollow arrowhead.
     """
     labels = dict(labels or {})
     colors = dict(colors or {})
@@ -132,9 +132,13 @@ def hypothesis_graph(
         attrs = {}
         if not data.get("required", True):
             attrs["style"] = "dashed"
+        route = " (route: answer)" if data.get("route") == "answer" else ""
+        if route:
+            attrs["arrowhead"] = "empty"
+            attrs["tooltip"] = f"{a} -> {b}{route}"
         if data.get("status"):
             attrs["color"] = EDGE_STROKE[data["status"]]
-            attrs["tooltip"] = f"{a} -> {b}: {data['status']}"
+            attrs["tooltip"] = f"{a} -> {b}{route}: {data['status']}"
             attrs["penwidth"] = "1.6"
         dot.edge(a, b, **attrs)
     return dot
