@@ -23,6 +23,7 @@ then prints:
     python benchmarks/planted.py --n 200            # the acceptance run
     python benchmarks/planted.py --n 20 --digits 3  # quicker, three-digit circuits only
     python benchmarks/planted.py --jobs 2           # two circuits at a time
+    python benchmarks/planted.py --route answer     # every edge by the answer route (through the target or around it)
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def circuit(case: tuple) -> dict | None:
     from circuitspec.testing.recovery import hypothesis_yaml, recovery
     from circuitspec.verify.core import verify_model
 
-    i, params, seed, wrong, variant, threads = case
+    i, params, seed, wrong, variant, threads, route = case
     torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
@@ -51,9 +52,9 @@ def circuit(case: tuple) -> dict | None:
     except PlantError:
         return None
     left_out = random.Random(f"left-out/{seed}").choice(sorted(planted.truth))
-    right_h = Hypothesis.from_yaml(hypothesis_yaml(planted))
+    right_h = Hypothesis.from_yaml(edge_hypothesis_yaml(planted, None, route))
     wrong_h = Hypothesis.from_yaml(hypothesis_yaml(planted, wrong))
-    edge_h = Hypothesis.from_yaml(edge_hypothesis_yaml(planted, variant))
+    edge_h = Hypothesis.from_yaml(edge_hypothesis_yaml(planted, variant, route))
     right, bad, edged, lacking = verify_model(
         [right_h, wrong_h, edge_h, left_out_hypothesis(planted, left_out)], planted.model, seed=0
     )
@@ -106,6 +107,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per circuit")
     ap.add_argument("--jobs", type=int, default=1, help="circuits verified in parallel processes (same results)")
     ap.add_argument("--verbose", action="store_true", help="print one line per circuit")
+    ap.add_argument("--route", choices=["target", "answer"], default="target", help="the route every edge of the edge hypotheses claims")
     args = ap.parse_args()
 
     from rich.console import Console
@@ -128,7 +130,7 @@ def main() -> None:
             decoy_neurons=rng.randint(0, 3),
         )
         variant = EDGE_KINDS[1 + i % (len(EDGE_KINDS) - 1)]
-        cases.append((i, params, rng.randrange(10**6), WRONG_KINDS[i % len(WRONG_KINDS)], variant, args.threads))
+        cases.append((i, params, rng.randrange(10**6), WRONG_KINDS[i % len(WRONG_KINDS)], variant, args.threads, args.route))
     if args.jobs > 1:
         import multiprocessing
 

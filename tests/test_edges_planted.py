@@ -66,8 +66,7 @@ def test_the_answer_route_still_needs_a_path_around_the_other_nodes(kind):
     """route: answer (through the target or around it) keeps true edges confirmed, and a false edge
     whose only route runs through other nodes (frozen) still fails."""
     planted = plant(PlantParams(digits=2, n_heads=4, decoy_heads=3), 2)
-    text = edge_hypothesis_yaml(planted, kind).replace("  - flow: ", "  - route: answer\n    flow: ")
-    h = Hypothesis.from_yaml(text)
+    h = Hypothesis.from_yaml(edge_hypothesis_yaml(planted, kind, route="answer"))
     assert {e.route for e in h.edges} == {"answer"}
     v = verify_model([h], planted.model, seed=0)[0]
     r = edge_recovery(planted, v, kind)

@@ -12,6 +12,8 @@ exactly so. The variants here add what an edge test must tell apart:
 - ``skip_cascade`` (false): ``ST{n-1} -> SV{n}``: SV{n}'s neurons read ST{n} and SV{n-1},
   never ST{n-1} itself (the two nodes share a token, but one never reads the other).
 
+With ``route="answer"`` every edge claims the answer route instead (through the target or
+around it): the truth is the same, since a false edge's only route runs through other nodes.
 ``edge_truth(planted, kind)`` says which edges of the variant are true;
 ``edge_recovery(planted, verdict, kind)`` counts true edges confirmed and false ones accepted.
 """
@@ -54,12 +56,18 @@ def edge_truth(planted: Planted, kind: str | None = None) -> dict[tuple[str, str
     return truth
 
 
-def edge_hypothesis_yaml(planted: Planted, kind: str | None = None) -> str:
-    """The planted hypothesis with the edges of ``kind`` (see the module docstring)."""
+def edge_hypothesis_yaml(planted: Planted, kind: str | None = None, route: str = "target") -> str:
+    """The planted hypothesis with the edges of ``kind`` (see the module docstring), every edge
+    claimed by ``route`` (``answer``: through the target or around it)."""
     if kind not in EDGE_KINDS:
         from circuitspec.errors import unknown
 
         raise unknown("edge variant", str(kind), [k for k in EDGE_KINDS if k], PlantError)
+    text = _variant(planted, kind)
+    return text if route == "target" else text.replace("  - flow: ", f"  - route: {route}\n    flow: ")
+
+
+def _variant(planted: Planted, kind: str | None) -> str:
     text = hypothesis_yaml(planted)
     if kind is None:
         return text
