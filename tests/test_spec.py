@@ -268,6 +268,20 @@ def test_missing_endpoint_needs_optional(tmp_path):
     assert g.nodes["C3"]["instance"].keep == [("SC", 2)]
 
 
+def test_test_answers_name_the_compared_tokens_and_a_bad_one_its_line():
+    shape = make_shape("add", 3, 2, 3)
+    text = BASE.split("edges:")[0].replace("    test: {keep: [SC(n-1), SA(n)]}", "    test: {keep: [SC(n-1), SA(n)], answers: [A(n), sign]}")
+    assert "answers" in text
+    h = loads(text + "edges: []\n", file="answers.yaml")
+    assert loads(h.to_yaml()) == h
+    g = expand(h, shape)
+    assert g.nodes["C0"]["instance"].test_answers == ["sign", "A0"]  # in the layout's answer order
+    assert g.nodes["SA0"]["instance"].test_answers is None  # default: every token the sites serve
+    with pytest.raises(SpecError) as err:
+        expand(loads(text.replace("answers: [A(n), sign]", "answers: [A(n+9)]") + "edges: []\n", file="answers.yaml"), shape)
+    assert err.value.file == "answers.yaml" and "answers" in str(err.value)
+
+
 def test_edge_route_reaches_the_graph_and_a_bad_one_names_its_line():
     shape = make_shape("add", 3, 2, 3)
     text = BASE + "  - flow: SA{n} -> C{n}\n    for_each: {n: 0..digits-1}\n    route: answer\n"

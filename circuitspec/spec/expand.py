@@ -246,6 +246,7 @@ def _instance(node: Node, binding: dict[str, int], ctx: _Ctx) -> NodeInstance:
     if both:
         raise TemplateError(f"class {sorted(both)[0]} is both broken and spared", subpath=("spares",))
     keep = _variables(node.test.keep, scope, ctx, ("test", "keep"), drop_missing=True)
+    test_answers = None if node.test.answers is None else _answers(node.test.answers, scope, ctx, ("test", "answers"))
     return NodeInstance(
         id=node_id,
         template=node.id,
@@ -267,6 +268,7 @@ def _instance(node: Node, binding: dict[str, int], ctx: _Ctx) -> NodeInstance:
         n_pairs=node.test.pairs,
         keep=keep,
         description=node.description,
+        test_answers=test_answers,
     )
 
 

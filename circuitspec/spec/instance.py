@@ -40,6 +40,7 @@ class NodeInstance(BaseModel):
     n_pairs: int
     keep: list[tuple[str, int | None]]  # variables held equal between base and source questions
     description: str = ""
+    test_answers: list[str] | None = None  # answer labels its test compares (None: every one its sites serve)
 
     @property
     def variable_text(self) -> str:

@@ -199,10 +199,19 @@ class CausalTest(SpecModel):
     min_accuracy: Share = Field(default=0.9, description="least share of pairs whose answer changes exactly as predicted")
     pairs: Count = Field(default=256, le=MAX_PAIRS, description="number of counterfactual pairs")
     keep: Keep = Field(default=[], description="variables held equal between base and source, e.g. [SC(n-1)]")
+    answers: Answers | None = Field(
+        default=None,
+        description="compare only these answer tokens (of those the sites serve), e.g. [sign] for a site that also feeds digits "
+        "by a route the causal model does not name; default: every token the sites serve",
+    )
 
     @field_serializer("keep")
     def _ser(self, v):
         return v
+
+    @field_serializer("answers")
+    def _ser_answers(self, v):
+        return None if v is None else _dump_list(v)
 
 
 def _one_attends(data: Any) -> Any:
