@@ -51,6 +51,8 @@ SHAPES = [
     ("addition_1layer_lookahead", ("add", 5, 1, 3)),
     ("addition_1layer_lookahead", ("add", 6, 1, 3)),
     ("subtraction", ("sub", 6, 2, 3)),
+    ("subtraction_2layer_v2", ("sub", 3, 2, 3)),
+    ("subtraction_2layer_v2", ("sub", 6, 2, 3)),
     ("subtraction", ("sub", 6, 3, 4)),
     ("subtraction_2layer", ("sub", 3, 2, 3)),
     ("subtraction_2layer", ("sub", 5, 2, 3)),
