@@ -7,8 +7,9 @@ at or before the site), plus OPR, SGN and the answer digits, and only where the 
 change an answer token the site serves. A variable with siblings (SC(n) and SS(n), the two parts
 of ST(n): ``TaskVocabulary.siblings``) is tested twice, plainly and with them held equal (a
 spec's ``keep``); the plain test counts when it passes, else the held one, which the label
-records (``held``) and ``suggest`` writes as the node's ``keep``. One engine run per variable scores every site that
-can carry it, so a model costs one batch of passes per variable instance, not per test.
+records (``held``) and ``suggest`` writes as the node's ``keep``. Pairs come only from the
+question classes the model answers (``class_accuracy``). One engine run per test scores every
+site that can carry the variable, so a model costs one batch of passes per test, not per site.
 
 Then, per site:
 
@@ -50,6 +51,9 @@ from circuitspec.tasks.registry import vocabulary
 from circuitspec.vocabulary import VarKey, key_text
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+SAME_AS_QUESTIONS = 256  # per class: questions on which two variables must agree to be one
+CLASS_QUESTIONS = 1024  # per class: questions the model's own accuracy is measured on
+LABELLER_VERSION = "2"  # 2: variables with siblings are also tested with them held; pairs only from answered classes
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,6 @@ class Tested:
 
     score: causal.Score
     held: tuple[VarKey, ...] = ()
-SAME_AS_QUESTIONS = 256  # per class: questions on which two variables must agree to be one
-CLASS_QUESTIONS = 1024  # per class: questions the model's own accuracy is measured on
-LABELLER_VERSION = "2"  # 2: variables with siblings are also tested with them held; pairs only from answered classes
 
 
 class LabelParams(BaseModel):

@@ -135,11 +135,11 @@ def hypothesis_graph(
         route = " (route: answer)" if data.get("route") == "answer" else ""
         if route:
             attrs["arrowhead"] = "empty"
-            attrs["tooltip"] = f"{a} -> {b}{route}"
         if data.get("status"):
             attrs["color"] = EDGE_STROKE[data["status"]]
-            attrs["tooltip"] = f"{a} -> {b}{route}: {data['status']}"
             attrs["penwidth"] = "1.6"
+        if route or data.get("status"):
+            attrs["tooltip"] = f"{a} -> {b}{route}" + (f": {data['status']}" if data.get("status") else "")
         dot.edge(a, b, **attrs)
     return dot
 
