@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from circuitspec.engine import hooked
-from circuitspec.engine.forward import Weights, _heads, _ln, attend, clean_pass, final_logprobs
+from circuitspec.engine.forward import Weights, _heads, _ln, attend, final_logprobs
 from circuitspec.engine.sites import Site, check_sites
 from circuitspec.errors import EngineError
 
@@ -101,29 +101,32 @@ class _Masks:
         return self.z_layers | self.post_layers
 
 
-def _layers(w: Weights, resid: torch.Tensor, first: int, last: int, edit, keep: set[int] | None = None, z_first=None):
-    """Layers ``first..last`` over ``resid``; ``edit(layer, 'z' | 'post', act)`` may replace an
-    activation. Returns the residual stream after ``last`` and, for layers in ``keep``, the
-    (edited) z and post. ``z_first``: the first layer's head outputs, known (its attention is
-    not recomputed)."""
+def _layers(w: Weights, resid: torch.Tensor, first: int, last: int, edit, keep: set[int] | None = None, z_first=None, out_at=None):
+    """Layers ``first..last`` over ``resid``; ``edit(layer, 'z' | 'post', act, pos)`` may replace an
+    activation (``pos``: the positions ``act`` holds, None: all). Returns the residual stream after
+    ``last`` and, for layers in ``keep``, the (edited) z and post. ``z_first``: the first layer's
+    head outputs, known (its attention is not recomputed). ``out_at``: the last layer computes its
+    queries, outputs and MLP at these positions only (keys and values everywhere), and the
+    residual stream returned holds only them: what the log-probs there need."""
     s = w.shape
     n_ctx = resid.shape[1]
     q_pos = torch.arange(n_ctx, device=resid.device)
     kept: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     for layer in range(first, last + 1):
         lw = w.layers[layer]
+        at = torch.as_tensor(out_at, dtype=torch.long, device=resid.device) if out_at is not None and layer == last else None
         if layer == first and z_first is not None:
-            z = z_first
+            z = z_first if at is None else z_first[:, at]
         else:
             x = _ln(resid, lw.ln1_w, lw.ln1_b, w.eps)
-            q = _heads(F.linear(x, lw.q_w, lw.q_b), s.n_heads)
+            q = _heads(F.linear(x if at is None else x[:, at], lw.q_w, lw.q_b), s.n_heads)
             k = _heads(F.linear(x, lw.k_w, lw.k_b), s.n_heads)
             v = _heads(F.linear(x, lw.v_w, lw.v_b), s.n_heads)
-            z, _ = attend(q, k, v, q_pos, w.scale)
-        z = edit(layer, "z", z)
-        resid = resid + F.linear(z.reshape(*z.shape[:2], -1), lw.o_w, lw.o_b)
+            z, _ = attend(q, k, v, q_pos if at is None else at, w.scale)
+        z = edit(layer, "z", z, at)
+        resid = (resid if at is None else resid[:, at]) + F.linear(z.reshape(*z.shape[:2], -1), lw.o_w, lw.o_b)
         post = w.act_fn(F.linear(_ln(resid, lw.ln2_w, lw.ln2_b, w.eps), lw.in_w, lw.in_b))
-        post = edit(layer, "post", post)
+        post = edit(layer, "post", post, at)
         resid = resid + F.linear(post, lw.out_w, lw.out_b)
         if keep is not None and layer in keep:
             kept[layer] = (z, post)
@@ -157,13 +160,14 @@ def path_patch(engine, patches: Sequence[PathPatch]) -> PathOutcomes:
         top = max(s.layer for i in members for s in patches[i].sender)
         for b0 in range(0, base.shape[0], per_chunk):
             b1 = min(base.shape[0], b0 + per_chunk)
+            # the base's clean run (z, post, resid_pre: what an interchange source needs) is kept in
+            # the engine's recall, where the edges of other routes and later calls on these pairs find it
+            _, clean = engine._recalled("sources", base[b0:b1])
             if w is None:
-                _, clean = engine.clean_pass(base[b0:b1], [], capture=("z", "post"))
-                _, src = engine.clean_pass(source[b0:b1], [], capture=("z", "post"))
-            else:
-                _, clean = clean_pass(w, base[b0:b1], [], capture=("resid_pre", "z", "post"))
+                _, src = engine._recalled("sources", source[b0:b1])
+            else:  # the source's only up to its last sender layer
                 embedded = F.embedding(source[b0:b1], w.embed) + w.pos[: source.shape[1]]
-                _, kept = _layers(w, embedded, 0, top, lambda layer, what, act: act, keep=set(range(top + 1)))
+                _, kept = _layers(w, embedded, 0, top, lambda layer, what, act, pos=None: act, keep=set(range(top + 1)))
                 src = {"z": [kept[l][0] for l in range(top + 1)], "post": [kept[l][1] for l in range(top + 1)]}
             per_pass = max(1, max_rows // (b1 - b0))
             for k in range(0, len(members), per_pass):
@@ -189,9 +193,11 @@ def _tile(t: torch.Tensor, n: int) -> torch.Tensor:
     return t.repeat(n, *([1] * (t.dim() - 1)))
 
 
-def _set(mask: torch.Tensor, value: torch.Tensor, act: torch.Tensor, n: int) -> torch.Tensor:
-    """``act`` [n * Bc, P, ...] with ``value`` ([1 | n, Bc, P, ...]) where the per-patch ``mask``
-    ([n, P, H] for z, [n, P, M] for post) is set."""
+def _set(mask: torch.Tensor, value: torch.Tensor, act: torch.Tensor, n: int, pos=None) -> torch.Tensor:
+    """``act`` [n * Bc, P, ...] with ``value`` ([1 | n, Bc, n_ctx, ...]) where the per-patch ``mask``
+    ([n, n_ctx, H] for z, [n, n_ctx, M] for post) is set; ``pos``: the positions ``act`` holds (None: all)."""
+    if pos is not None:
+        mask, value = mask[:, pos], value[:, :, pos]
     shaped = act.view(n, -1, *act.shape[1:])
     m = mask[:, None, ..., None] if act.dim() == 4 else mask[:, None]
     return torch.where(m, value, shaped).view(act.shape)
@@ -201,12 +207,12 @@ def _step1(masks: dict[str, _Masks], clean: dict, src: dict, n: int):
     """Step 1's edit: senders from the source run, frozen sites at the base run's values."""
     send, freeze = masks["sender"], masks["frozen"]
 
-    def edit(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
+    def edit(layer: int, what: str, act: torch.Tensor, pos=None) -> torch.Tensor:
         m = send.z if what == "z" else send.post
-        if layer < len(src[what]) and layer in (send.z_layers if what == "z" else send.post_layers):
-            act = _set(m[:, layer], src[what][layer].unsqueeze(0), act, n)
+        if layer in (send.z_layers if what == "z" else send.post_layers):
+            act = _set(m[:, layer], src[what][layer].unsqueeze(0), act, n, pos)
         if layer in (freeze.z_layers if what == "z" else freeze.post_layers):
-            act = _set((freeze.z if what == "z" else freeze.post)[:, layer], clean[what][layer].unsqueeze(0), act, n)
+            act = _set((freeze.z if what == "z" else freeze.post)[:, layer], clean[what][layer].unsqueeze(0), act, n, pos)
         return act
 
     return edit
@@ -215,11 +221,11 @@ def _step1(masks: dict[str, _Masks], clean: dict, src: dict, n: int):
 def _step2(recv: _Masks, recorded: dict[tuple[int, str], torch.Tensor], n: int):
     """Step 2's edit: only the receivers, set to their outputs recorded in step 1."""
 
-    def edit(layer: int, what: str, act: torch.Tensor) -> torch.Tensor:
+    def edit(layer: int, what: str, act: torch.Tensor, pos=None) -> torch.Tensor:
         if layer not in (recv.z_layers if what == "z" else recv.post_layers):
             return act
         value = recorded[(layer, what)]
-        return _set((recv.z if what == "z" else recv.post)[:, layer], value.view(n, -1, *value.shape[1:]), act, n)
+        return _set((recv.z if what == "z" else recv.post)[:, layer], value.view(n, -1, *value.shape[1:]), act, n, pos)
 
     return edit
 
@@ -263,8 +269,8 @@ def _one_step(engine, base: torch.Tensor, clean: dict, src: dict, masks: dict[st
         lp = hooked.run_with_edits(engine.bridge, base.repeat(n, 1), step1, edited, engine.pred_positions)
     else:
         first = min(masks["sender"].layers)
-        resid, _ = _layers(w, _tile(clean["resid_pre"][first], n), first, w.shape.n_layers - 1, step1)
-        lp = final_logprobs(w, resid[:, engine.pred_positions])
+        resid, _ = _layers(w, _tile(clean["resid_pre"][first], n), first, w.shape.n_layers - 1, step1, out_at=engine.pred_positions)
+        lp = final_logprobs(w, resid)
     return lp.view(n, -1, *lp.shape[1:])
 
 
@@ -279,6 +285,6 @@ def _two_steps(engine, clean: dict, src: dict, masks: dict[str, _Masks], n: int)
 
     start = min(recv.layers)
     known = None if start in recv.z_layers else _tile(clean["z"][start], n)  # only MLPs set there: its attention is the base run's
-    resid, _ = _layers(w, _tile(clean["resid_pre"][start], n), start, w.shape.n_layers - 1, step2, z_first=known)
-    lp = final_logprobs(w, resid[:, engine.pred_positions])
+    resid, _ = _layers(w, _tile(clean["resid_pre"][start], n), start, w.shape.n_layers - 1, step2, z_first=known, out_at=engine.pred_positions)
+    lp = final_logprobs(w, resid)
     return lp.view(n, -1, *lp.shape[1:])

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
+import torch
 
 from circuitspec.engine import Engine, Site
 from circuitspec.engine.paths import PathPatch, path_patch
@@ -108,14 +109,16 @@ def between(sender: Sequence[Site], receiver: Sequence[Site], others: Sequence[S
 class EdgeTester:
     """Tests edges of one expanded hypothesis on one model; pairs and results are cached across calls."""
 
-    def __init__(self, graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0, known=None, pairs=None) -> None:
+    def __init__(self, graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0, known=None, pairs=None, paths=None) -> None:
         """``known(key, keep, n_pairs)``: the node tests' pairs for that variable, if drawn (None
         otherwise); an edge that needs no ties reuses them rather than drawing its own.
-        ``pairs``: a store of edge pairs shared with other hypotheses on the same engine and seed."""
+        ``pairs`` and ``paths``: stores of edge pairs and of path-patching answers, shared with
+        other hypotheses on the same engine and seed (refinements of a spec repeat its edges)."""
         self.graph, self.engine, self.facts, self.seed = graph, engine, facts, seed
         self.known = known or (lambda key, keep, n_pairs: None)
         self.explains = graph.graph.get("explains", [])
         self._pairs: dict[tuple, causal.Pairs] = pairs if pairs is not None else {}
+        self._paths: dict[tuple, torch.Tensor] = paths if paths is not None else {}
         self._results: dict[tuple, EdgeResult] = {}
 
     def _node(self, node_id: str) -> NodeInstance:
@@ -131,8 +134,9 @@ class EdgeTester:
                 out.append((key, reached))
         return out
 
-    def pairs(self, edge: Edge, key: tuple, reached: list[tuple]) -> causal.Pairs:
-        """Pairs for one variable of the edge's source, with the path-specific prediction."""
+    def pairs(self, edge: Edge, key: tuple, reached: list[tuple]) -> tuple[tuple, causal.Pairs]:
+        """Pairs for one variable of the edge's source, with the path-specific prediction, and
+        their key in the pairs store."""
         task, src = self.engine.task, self._node(edge[0])
         gates = task.path_ties(key, reached[0])
         keep = tuple(sorted({k for k in src.keep if k != key} | set(gates)))
@@ -148,7 +152,7 @@ class EdgeTester:
                 )
             predicted = task.path_answer(p.base, p.source, key, reached) if len(p.base) else p.predicted
             self._pairs[stored] = causal.Pairs(key, p.base, p.source, predicted, p.gold, p.dropped)
-        return self._pairs[stored]
+        return stored, self._pairs[stored]
 
     def test(self, chosen: Mapping[str, Placement], edges: Sequence[Edge]) -> dict[Edge, EdgeResult]:
         """Results for ``edges`` on the placements in ``chosen``; every new test runs in one batched engine call."""
@@ -180,23 +184,25 @@ class EdgeTester:
         return {edge: self._results[keys[edge]] for edge in edges}
 
     def _run(self, todo: Mapping[tuple, tuple[Edge, list]]) -> None:
+        """Path-patch what no hypothesis on this engine has patched yet (one batched call), then score."""
         patches, owners = [], []
         for key, (edge, per_var) in todo.items():
             _, sender, receiver, frozen, route = key
-            for var, p in per_var:
-                if len(p.base):
+            for var, (stored, p) in per_var:
+                ran = (stored, sender, receiver, frozen, route)
+                if len(p.base) and ran not in self._paths and ran not in owners:
                     patches.append(PathPatch(sender, receiver, frozen, p.base, p.source, label=f"{edge[0]}->{edge[1]} {var}", route=route))
-                    owners.append((key, var))
+                    owners.append(ran)
         out = path_patch(self.engine, patches)
-        pred = {owner: out.pred[i].cpu() for i, owner in enumerate(owners)}
+        self._paths.update((ran, out.pred[i].cpu()) for i, ran in enumerate(owners))
         eng = self.engine
         for key, (edge, per_var) in todo.items():
             _, sender, receiver, frozen, route = key
             served = candidates.served(receiver, self.facts, eng)
             scores = []
-            for var, p in per_var:
-                if (key, var) in pred:
-                    scores.append(causal.judge(eng, p, pred[(key, var)], served))
+            for var, (stored, p) in per_var:
+                if len(p.base):
+                    scores.append(causal.judge(eng, p, self._paths[(stored, sender, receiver, frozen, route)], served))
                 else:
                     scores.append(causal.Score(p.key, 0, 0, 0, None, drawn=0))
             data = self.graph.edges[edge]

@@ -17,6 +17,7 @@ import hashlib
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import networkx as nx
 
@@ -61,16 +62,20 @@ class Match:
 
 @dataclass
 class Memo:
-    """Counterfactual pairs and placement scores of one model, shared by the hypotheses matched on it.
+    """Counterfactual pairs, placement scores and edge path-patching answers of one model, shared by
+    the hypotheses matched on it.
 
     Hypotheses about one model repeat nodes (the refinements of a spec keep most of its
     nodes; every addition spec tests SA(n) on the same heads): the same variable, pairs and
     candidate placements give the same scores, so they are drawn and scored once. A score is
     reused only for the same placements in the same batch, so it is the same bits a fresh run
-    would give. Valid for one engine, facts and seed."""
+    would give. An edge's path-patching answers are reused for the same pairs and sites (sender,
+    receiver, frozen, route): a row's answer does not depend on the other rows of its batch
+    (``engine.paths``). Valid for one engine, facts and seed."""
 
     pairs: dict[tuple, causal.Pairs] = field(default_factory=dict)
     scores: dict[tuple, list[causal.Score]] = field(default_factory=dict)
+    paths: dict[tuple, Any] = field(default_factory=dict)  # path-patching answers of edge tests
     reused: int = 0  # score requests answered from ``scores``
 
 
@@ -108,7 +113,7 @@ def match(graph: nx.DiGraph, engine: Engine, facts, *, seed: int = 0, memo: Memo
 
     options = {nid: r.passing for nid, r in results.items()}
     required = [nid for nid, r in results.items() if r.node.required]
-    tester = EdgeTester(graph, engine, facts, seed=seed, known=lambda key, keep, n: pair_cache.get((key, keep, n)), pairs=memo.pairs)
+    tester = EdgeTester(graph, engine, facts, seed=seed, known=lambda key, keep, n: pair_cache.get((key, keep, n)), pairs=memo.pairs, paths=memo.paths)
     assignment, edge_results = _solve_with_edges(graph, tester, options, required)
     scope = [False] * engine.task.n_answer
     for p in pair_cache.values():
