@@ -225,7 +225,7 @@ def compute(engine: Engine, params: FactsParams, *, key: str = "", progress: Pro
 
     # 1. ablation of every site, in batches so progress can be shown
     ivs = [Intervention(params.ablation, [s], seed=params.seed) for s in sites]
-    clean = engine.clean(questions)
+    clean = engine.clean(questions, recall="questions")  # the pass the ablation runs read
     clean_ok = clean.question_correct.cpu()
     wrong_tok = torch.empty(len(sites), questions.shape[0], len(engine.answer_positions), dtype=torch.bool)
     step = max(1, len(ivs) // 10)

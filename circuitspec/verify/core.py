@@ -79,6 +79,7 @@ def verify_model(
     engine = Engine(model, seed=seed)
     facts = None
     memo = Memo()  # pairs and placement scores the hypotheses share
+    measured_as: dict[tuple, object] = {}  # metrics and gap reports: refinements often place the same circuit
     verdicts = []
     for h in hyps:
         applicable = applies_to(h, model.card)
@@ -90,15 +91,23 @@ def verify_model(
         graph = expand(h, model.card)
         m = match(graph, engine, facts, seed=seed, memo=memo)
         node_sites = {nid: m.sites(nid) for nid in m.assignment.chosen}
-        questions = metrics.metric_questions(engine, METRIC_QUESTIONS_PER_CLASS, seed, graph.graph["explains"])
-        measured = metrics.measure(engine, m.circuit, node_sites, questions=questions, scope=m.scope, seed=seed)
+        explains = tuple(graph.graph["explains"])
+        questions = metrics.metric_questions(engine, METRIC_QUESTIONS_PER_CLASS, seed, explains)
+        circuit = (tuple(m.circuit), explains, tuple(m.scope))
+        key = ("metrics", circuit, tuple(sorted(node_sites.items())))
+        if key not in measured_as:
+            measured_as[key] = metrics.measure(engine, m.circuit, node_sites, questions=questions, scope=m.scope, seed=seed)
+        measured = measured_as[key]
         verdict = _judge(h, model, m, measured, facts, seed)
         if gap.falls_short(measured, h.checks.min_faithfulness, h.checks.min_completeness):
-            report = gap.measure_gap(
-                engine, m.circuit, facts.useful_sites, questions=questions, scope=m.scope, threshold=h.checks.min_faithfulness,
-                completeness=gap.falls_short(measured, None, h.checks.min_completeness), useful_positions=facts.useful_positions,
-            )
-            verdict = verdict.model_copy(update={"gap": report})
+            completeness = gap.falls_short(measured, None, h.checks.min_completeness)
+            key = ("gap", circuit, h.checks.min_faithfulness, completeness)
+            if key not in measured_as:
+                measured_as[key] = gap.measure_gap(
+                    engine, m.circuit, facts.useful_sites, questions=questions, scope=m.scope, threshold=h.checks.min_faithfulness,
+                    completeness=completeness, useful_positions=facts.useful_positions,
+                )
+            verdict = verdict.model_copy(update={"gap": measured_as[key]})
         accuracy = explained_accuracy(model.card, graph.graph["explains"], h.name)
         verdicts.append(verdict.model_copy(update={"model_accuracy": accuracy, "engine_path": engine.path}))
     if labels and any(v.status != "not_applicable" for v in verdicts):

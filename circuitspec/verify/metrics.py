@@ -91,7 +91,7 @@ def measure(
 ) -> CircuitMetrics:
     """Faithfulness, completeness and per-node minimality of ``circuit`` on ``questions``."""
     tokens = torch.tensor(scope, dtype=torch.bool)
-    clean = engine.clean(questions).correct.cpu()[:, tokens].all(dim=-1)
+    clean = engine.clean(questions, recall="questions").correct.cpu()[:, tokens].all(dim=-1)  # the run below reads this pass
     labels = [a for a, inside in zip(engine.answer_labels, scope) if inside]
     if not circuit:
         return CircuitMetrics(clean_accuracy=_estimate(clean.float(), seed), scope=labels)
