@@ -15,6 +15,7 @@ from circuitspec.render.gap import gap_lines, outlined_sites
 from circuitspec.spec import load
 from circuitspec.verify import metrics
 from circuitspec.verify.core import METRIC_QUESTIONS_PER_CLASS, _ablation_disagreement, verify
+from circuitspec.verify import gap as gap_mod
 from circuitspec.verify.gap import falls_short
 from circuitspec.verify.verdict import CircuitMetrics, Estimate, ResampleMetrics, Verdict
 
@@ -140,3 +141,39 @@ def test_the_smallest_set_holds_only_sites_that_can_move_an_answer(zoo_model):
     last = model.shape.n_layers - 1
     for s in sites:  # checked from the positions, not with the engine's own rule
         assert s.position in preds if s.layer == last else s.position <= max(preds), s
+
+
+def _curve(values: list[float]):
+    """A measure() over prefix sizes whose faithfulness is ``values[n]``, recording each call's sizes."""
+    calls: list[list[int]] = []
+
+    def measure(sizes: list[int]) -> list[torch.Tensor]:
+        calls.append(list(sizes))
+        return [torch.tensor([[True]] * round(100 * values[n]) + [[False]] * (100 - round(100 * values[n]))) for n in sizes]
+
+    return measure, calls
+
+
+@pytest.mark.parametrize("first", [1, 2, 7, 64, 100, 149, 150])
+def test_the_prefix_search_finds_the_first_size_of_a_rising_curve_that_reaches_the_threshold(first):
+    values = [min(0.89, n / 200) if n < first else 0.9 + n / 10_000 for n in range(151)]
+    measure, calls = _curve(values)
+    assert gap_mod._first_reaching(measure, 0, 150, 0.9) == first
+    assert len(calls) <= 4 and all(len(c) <= gap_mod.PROBES for c in calls)  # a few runs, not one per prefix
+
+
+def test_the_prefix_search_gives_the_whole_order_when_nothing_reaches_and_starts_past_low():
+    measure, calls = _curve([0.5] * 40)
+    assert gap_mod._first_reaching(measure, 0, 39, 0.9) == 39
+    measure, calls = _curve([0.5] * 10 + [0.95] * 30)
+    assert gap_mod._first_reaching(measure, 12, 39, 0.9) == 13 and min(n for c in calls for n in c) == 13
+    assert gap_mod._first_reaching(measure, 5, 5, 0.9) == 5
+
+
+def test_a_large_sets_steps_are_its_first_sites_one_by_one_then_even_blocks():
+    assert gap_mod._step_sizes(3) == [1, 2, 3]
+    assert gap_mod._step_sizes(gap_mod.MAX_STEPS) == list(range(1, gap_mod.MAX_STEPS + 1))
+    sizes = gap_mod._step_sizes(155)
+    half = gap_mod.MAX_STEPS // 2
+    assert sizes[:half] == list(range(1, half + 1)) and sizes[-1] == 155 and len(sizes) == gap_mod.MAX_STEPS
+    assert sizes == sorted(set(sizes))

@@ -11,10 +11,14 @@ hundreds of ablations per step. The set is found by necessity instead: with ever
 kept, each is ablated again alone (one measurement per site), the sites are ordered by how much
 faithfulness drops without them, and the set is the shortest prefix of that order that reaches
 the threshold (sites at useful positions that are not useful alone, one of two redundant copies,
-join the order when the useful ones cannot reach it). Its steps are the prefixes, measured; a
-site whose addition restores nothing by itself shares a step with the next one (they are needed
-together), so every step raises faithfulness. Like greedy, this is not guaranteed to find the
-smallest set; it is what the report calls ``smallest_set``.
+join the order when the useful ones cannot reach it). The prefix length is found by doubling it
+until the threshold is reached and then narrowing the last interval (a few runs of a dozen
+prefixes, not one measurement per prefix: a set of 150 sites in a 3-layer model took 160). Its
+steps are the prefixes, each measured, up to ``MAX_STEPS`` sites; a larger set lists its most
+``MAX_STEPS // 2`` sites one by one and the rest in even blocks. A step whose sites
+restore nothing by themselves shares a step with the next one (they are needed together), so
+every step raises faithfulness. Like greedy, this is not guaranteed to find the smallest set; it
+is what the report calls ``smallest_set``.
 
 Every figure is measured on the metric questions of ``verify.metrics`` (same seed, same scope),
 many units per batched ``Engine.run``; the order and the prefix are searched on a third of them
@@ -36,8 +40,9 @@ Unit = tuple[Site, ...]  # a site, or co-located heads kept together
 
 METHOD = (
     "necessity order: with every useful site kept, each is ablated again alone; the set is the shortest prefix of "
-    "sites, most needed first, that reaches the threshold (searched on a third of the questions, measured on all); "
-    "a site that restores nothing by itself shares a step with the next"
+    "sites, most needed first, that reaches the threshold (its length found by doubling and narrowing on a third of the "
+    "questions, checked on all); steps measured on all: each site up to 24, else the first 12 one by one and the rest "
+    "in 12 even blocks; a step that restores nothing by itself shares a step with the next"
 )
 
 
@@ -78,7 +83,8 @@ class _State:
         self.scope = list(scope)
         self.tokens = torch.tensor(scope, dtype=torch.bool)
         self.labels = [a for a, inside in zip(engine.answer_labels, scope) if inside]
-        clean = engine.clean(questions).correct.cpu()[:, self.tokens].all(dim=-1)
+        # the pass that the runs over these questions read
+        clean = engine.clean(questions, recall="questions").correct.cpu()[:, self.tokens].all(dim=-1)
         self.ok = clean
         names = list(engine.task.class_names)
         self.classes = [names[c] for c in engine.task.classes(questions[clean.to(questions.device)]).tolist()]
@@ -185,74 +191,131 @@ def measure_gap(
 
 
 SEARCH_STRIDE = 3  # the order and the prefix are searched on every third clean-correct question; figures use all
-PREFIX_CHUNK = 16  # prefixes measured per engine run
+PROBES = 12  # prefix sizes measured per engine run while searching
+MAX_STEPS = 24  # a larger set's steps: its first MAX_STEPS // 2 sites one by one, the rest in even blocks
 
 
 def _smallest_set(engine, questions, state, outside, pool, others, base, threshold) -> list[SiteRepair]:
     """The set's steps (see the module docstring): order and prefix on a stratified third of the
-    questions; then the prefixes measured on all of them, going further along the order where
-    the prefix falls short there. A prefix the search measured is measured again on the other
-    two thirds only (a question's answers do not depend on the other rows of a run)."""
+    questions; then the prefix checked on all of them (searched further along the order where it
+    falls short there) and its steps measured on all. A prefix the search measured is measured
+    again on the other two thirds only (a question's answers do not depend on the other rows of a run)."""
     rows = torch.arange(0, state.n, SEARCH_STRIDE)
     right_q = questions[state.ok.to(questions.device)]
     sub_questions = right_q[rows.to(questions.device)]
     sub_state = _State(engine, sub_questions, state.scope)
-    order, k, searched = _necessity_order(engine, sub_questions, sub_state, outside, pool, others, threshold)
+    order, searched = _necessity_order(engine, sub_questions, sub_state, outside, pool, others, threshold)
+    k = _first_reaching(lambda sizes: _prefixes(engine, sub_questions, sub_state, outside, order, sizes, searched), 0, len(order), threshold)
     if sub_state.n != len(rows):  # a searched row answered wrong alone (BLAS rounding of another batch shape): measure all rows
-        searched = []
+        searched = {}
     rest = torch.ones(state.n, dtype=torch.bool)
     rest[rows] = False
-    measured: list[torch.Tensor] = []
-    while k > len(measured):
-        sizes = range(len(measured) + 1, k + 1)
-        known = [n for n in sizes if n <= len(searched)]
+    measured: dict[int, torch.Tensor] = {}
+
+    def on_all(sizes: list[int]) -> list[torch.Tensor]:
+        todo = [n for n in sizes if n not in measured]
+        known = [n for n in todo if n in searched]
         if known:  # the search measured these prefixes on its rows: measure the other rows only
             out = _State.right_all(engine.run(right_q[rest.to(questions.device)], [_without(outside, set(order[:n])) for n in known]).correct, state.tokens)
             for i, n in enumerate(known):
                 full = torch.empty(state.n, out.shape[-1], dtype=torch.bool)
-                full[rows], full[rest] = searched[n - 1], out[i]
-                measured.append(full)
-        sizes = range(len(measured) + 1, k + 1)
-        if sizes:
-            measured += list(state.right(engine.run(questions, [_without(outside, set(order[:n])) for n in sizes]).correct))
-        if _share(measured[-1].all(dim=1)) < threshold and k < len(order):
-            k = min(k + PREFIX_CHUNK, len(order))
+                full[rows], full[rest] = searched[n], out[i]
+                measured[n] = full
+        _prefixes(engine, questions, state, outside, order, [n for n in todo if n not in searched], measured)
+        return [measured[n] for n in sizes]
+
+    if k and _share(on_all([k])[0].all(dim=1)) < threshold and k < len(order):
+        k = _first_reaching(on_all, k, len(order), threshold)
+    sizes = _step_sizes(k)
+    on_all(sizes)
+    return _steps(state, base, order, sizes, [measured[n] for n in sizes])
+
+
+def _prefixes(engine, questions, state, outside, order, sizes, into: dict[int, torch.Tensor]) -> list[torch.Tensor]:
+    """[n, A'] correctness with the first ``n`` sites of ``order`` kept, for each ``n`` in ``sizes`` (kept in ``into``)."""
+    todo = [n for n in sizes if n not in into]
+    if todo:
+        into.update(zip(todo, state.right(engine.run(questions, [_without(outside, set(order[:n])) for n in todo]).correct)))
+    return [into[n] for n in sizes]
+
+
+def _first_reaching(measure, low: int, high: int, threshold: float) -> int:
+    """The smallest prefix size in (low, high] whose faithfulness reaches ``threshold`` (high when
+    none does). ``measure(sizes)`` gives each size's [n, A'] correctness. Sizes double from low
+    until one reaches, then the last interval is narrowed, PROBES sizes per run; between two
+    measured sizes faithfulness is taken to rise with the size (more sites kept), so this finds the
+    first crossing of a rising curve in a few runs instead of measuring every prefix."""
+    if high <= low:
+        return high
+
+    def reaches(right: torch.Tensor) -> bool:
+        return _share(right.all(dim=1)) >= threshold
+
+    sizes, step = [], 1
+    while low + step < high:
+        sizes.append(low + step)
+        step *= 2
+    sizes.append(high)
+    lo = low
+    for chunk in range(0, len(sizes), PROBES):
+        probe = sizes[chunk : chunk + PROBES]
+        hit = next((n for n, right in zip(probe, measure(probe)) if reaches(right)), None)
+        if hit is not None:
+            hi = hit
+            lo = max([lo] + [n for n in probe if n < hit])
+            break
+        lo = probe[-1]
+    else:
+        return high
+    while hi - lo > 1:
+        probe = sorted({lo + (hi - lo) * i // (PROBES + 1) for i in range(1, PROBES + 1)} - {lo, hi})
+        hit = next((n for n, right in zip(probe, measure(probe)) if reaches(right)), None)
+        if hit is not None:
+            lo, hi = max([lo] + [n for n in probe if n < hit]), hit
         else:
-            k = next((n for n in range(1, len(measured) + 1) if _share(measured[n - 1].all(dim=1)) >= threshold), len(measured))
-    return _steps(state, base, order[:k], measured[:k])
+            lo = probe[-1]
+    return hi
 
 
-def _necessity_order(engine, questions, state, outside, pool, others, threshold) -> tuple[list[Site], int, list[torch.Tensor]]:
-    """Sites most needed first, how many of them reach ``threshold`` on ``questions`` (all of
-    them when even the whole order falls short), and the prefixes it measured (1, 2, ...: [n, A'] each)."""
+def _step_sizes(k: int) -> list[int]:
+    """The prefix sizes measured as the set's steps: each up to ``MAX_STEPS``; for a larger set the
+    first ``MAX_STEPS // 2`` one by one (the most needed sites), then even blocks up to ``k``."""
+    if k <= MAX_STEPS:
+        return list(range(1, k + 1))
+    head = MAX_STEPS // 2
+    blocks = MAX_STEPS - head
+    return list(range(1, head + 1)) + sorted({head + (k - head) * i // blocks for i in range(1, blocks + 1)})
+
+
+def _necessity_order(engine, questions, state, outside, pool, others, threshold) -> tuple[list[Site], dict[int, torch.Tensor]]:
+    """Sites most needed first, and the prefixes it measured (size -> [n, A'] correctness): the
+    useful sites, or, when keeping all of them cannot reach the threshold on ``questions``, the
+    useful sites and the others (checked with one run before the order is measured)."""
     useful = [u[0] for u in pool if len(u) == 1]
-    order: list[Site] = []
-    prefixes: list[torch.Tensor] = []
-    for group in [useful] + ([useful + [u[0] for u in others]] if others else []):
-        kept, prefixes = set(group), []
+    groups = [useful] + ([useful + [u[0] for u in others]] if others else [])
+    for g, group in enumerate(groups):
+        kept = set(group)
+        if g < len(groups) - 1:
+            (everything,) = state.right(engine.run(questions, [_without(outside, kept)]).correct)
+            if _share(everything.all(dim=1)) < threshold:
+                continue
         right = state.right(engine.run(questions, [_without(outside, kept)] + [_without(outside, kept - {s}) for s in group]).correct)
         full = _key(right[0])
         drop = [(full[0] - q, full[1] - t) for q, t in map(_key, right[1:])]
         order = [group[i] for i in sorted(range(len(group)), key=lambda i: (-drop[i][0], -drop[i][1], i))]
-        if _share(right[0].all(dim=1)) < threshold:
-            continue
-        for start in range(0, len(order), PREFIX_CHUNK):
-            sizes = range(start + 1, min(start + PREFIX_CHUNK, len(order)) + 1)
-            prefixes += list(state.right(engine.run(questions, [_without(outside, set(order[:n])) for n in sizes]).correct))
-            reached = [k for k in sizes if _share(prefixes[k - 1].all(dim=1)) >= threshold]
-            if reached:
-                return order, reached[0], prefixes
-    return order, len(order), prefixes
+        return order, {len(order): right[0]}
+    return [], {}
 
 
-def _steps(state: _State, base: torch.Tensor, sites: list[Site], measured: list[torch.Tensor]) -> list[SiteRepair]:
-    """One step per prefix that raises faithfulness (questions fully right, then tokens right) over
-    ``base`` (nothing kept); sites that do not are carried into the next step."""
+def _steps(state: _State, base: torch.Tensor, order: list[Site], sizes: list[int], measured: list[torch.Tensor]) -> list[SiteRepair]:
+    """One step per measured prefix size that raises faithfulness (questions fully right, then tokens
+    right) over the one before (``base``: nothing kept); sites that do not are carried into the next."""
     steps: list[SiteRepair] = []
-    before, unit = base, []
-    for i, (site, right) in enumerate(zip(sites, measured)):
-        unit.append(site)
-        if _key(right) > _key(before) or i == len(sites) - 1:
+    before, unit, done = base, [], 0
+    for i, (n, right) in enumerate(zip(sizes, measured)):
+        unit += order[done:n]
+        done = n
+        if _key(right) > _key(before) or i == len(sizes) - 1:
             steps.append(state.repair(tuple(unit), before, right, _share(before.all(dim=1))))
             before, unit = right, []
     return steps
