@@ -187,15 +187,18 @@ def clean_pass(
     pred_positions: list[int] | None,
     capture: tuple[str, ...] = CAPTURE_PATCHED,
     track: bool = False,
+    answers_only: bool | None = None,
 ) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
     """The unpatched model. Returns log-probs [B, P, V] at ``pred_positions`` (all positions if
     None) and the captured activations: name -> one tensor per layer ([B, n_ctx, ...];
     ``resid_pre`` has one more entry, the final residual stream). ``track``: build the
     autograd graph from the embeddings on (for attribution; the weights stay constant).
 
-    With nothing captured, the last layer runs its queries, attention output and MLP at
-    ``pred_positions`` only (its keys and values at every position): nothing else of it can
-    reach the log-probs. Each row and position goes through the same operations either way;
+    ``answers_only`` (default: when nothing is captured): the last layer runs its queries,
+    attention output and MLP at ``pred_positions`` only (its keys and values at every position):
+    nothing else of it can reach the log-probs. Its captured activations are then NaN at the other
+    positions, so a reader that should not look there fails loudly (the patched pass and path
+    patching recompute the last layer at answer positions only). Each row and position goes through the same operations either way;
     the matrix products have other shapes, so the CPU's BLAS may round the last bits otherwise
     (on some CPUs, for some batch sizes): the same predictions, log-probs within float32 rounding
     (``tests/test_engine.py`` checks it). A given command always takes the same path, so its JSON
@@ -207,12 +210,18 @@ def clean_pass(
         resid.requires_grad_(True)
     cache: dict[str, list[torch.Tensor]] = {name: [] for name in capture}
     all_pos = torch.arange(n_ctx, device=tokens.device)
-    answers_only = not capture and bool(pred_positions)
+    answers_only = (not capture if answers_only is None else answers_only) and bool(pred_positions)
     at = None  # the positions the current layer computes its outputs at (None: all)
 
     def keep(name: str, value: torch.Tensor) -> None:
-        if name in cache:
-            cache[name].append(value)
+        if name not in cache:
+            return
+        dim = 2 if name == "pattern" else 1  # the query positions
+        if at is not None and value.shape[dim] != n_ctx:  # full size, NaN where the last layer was not run
+            full = value.new_full((*value.shape[:dim], n_ctx, *value.shape[dim + 1 :]), float("nan"))
+            full.index_copy_(dim, at, value)
+            value = full
+        cache[name].append(value)
 
     for i, lw in enumerate(w.layers):
         keep("resid_pre", resid)
@@ -485,7 +494,6 @@ def patched_pass(
     """Log-probs [n_int * Bc, P, V] at ``pred_positions`` for ``n_int`` interventions that
     share ``plan``, each over the Bc questions of the clean cache. ``memo`` keeps
     per-question work that passes over the same clean cache can share."""
-    s = w.shape
     memo = {} if memo is None else memo
     first = plan.start
 

@@ -279,8 +279,14 @@ def _two_steps(engine, clean: dict, src: dict, masks: dict[str, _Masks], n: int)
     w = engine.weights
     recv = masks["receiver"]
     first, last = _first_last(masks)
-    _, kept = _layers(w, _tile(clean["resid_pre"][first], n), first, last, _step1(masks, clean, src, n), keep=recv.layers)
+    final = last == w.shape.n_layers - 1  # receivers there matter at the answer positions only, as in step 2
+    at = engine.pred_positions if final else None
+    _, kept = _layers(w, _tile(clean["resid_pre"][first], n), first, last, _step1(masks, clean, src, n), keep=recv.layers, out_at=at)
     recorded = {(layer, what): zp[i] for layer, zp in kept.items() for i, what in enumerate(("z", "post"))}
+    if final:  # back to every position (the others are never read)
+        for what in ("z", "post"):
+            t = recorded[(last, what)]
+            recorded[(last, what)] = t.new_zeros((t.shape[0], w.shape.n_ctx, *t.shape[2:])).index_copy_(1, torch.as_tensor(at, device=t.device), t)
     step2 = _step2(recv, recorded, n)
 
     start = min(recv.layers)

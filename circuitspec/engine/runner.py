@@ -290,12 +290,14 @@ class Engine:
 
     # -- running ---------------------------------------------------------------------------
     def clean_pass(
-        self, tokens: torch.Tensor, pred_positions: list[int] | None, capture: tuple[str, ...] = (), track: bool = False
+        self, tokens: torch.Tensor, pred_positions: list[int] | None, capture: tuple[str, ...] = (), track: bool = False,
+        answers_only: bool | None = None,
     ) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
         """The clean model's log-probs and activations (``forward.clean_pass``), on this engine's path.
-        The hooked path captures resid_pre, z, pattern, attn_out, resid_mid, post and mlp_out."""
+        The hooked path captures resid_pre, z, pattern, attn_out, resid_mid, post and mlp_out, every
+        layer at every position (``answers_only`` is the fast path's)."""
         if self.weights is not None:
-            return clean_pass(self.weights, tokens, pred_positions, capture=capture, track=track)
+            return clean_pass(self.weights, tokens, pred_positions, capture=capture, track=track, answers_only=answers_only)
         return hooked.clean_pass(self.bridge, tokens, pred_positions, capture=capture, track=track)
 
     def _check_tokens(self, tokens: torch.Tensor, what: str = "tokens") -> torch.Tensor:
@@ -334,7 +336,8 @@ class Engine:
         capture = _RECALLED[self.path].get(kind)
         if capture is None:
             raise EngineError(f"recall must be 'questions' or 'sources', got {kind!r}")
-        return self.recall.get(kind, chunk, lambda: self.clean_pass(chunk, self.pred_positions, capture=capture))
+        # the last layer at answer positions only: the patched pass and path patching read nothing else of it
+        return self.recall.get(kind, chunk, lambda: self.clean_pass(chunk, self.pred_positions, capture=capture, answers_only=True))
 
     def _clean_outcomes(self, lp: torch.Tensor, gold: torch.Tensor) -> CleanOutcomes:
         pred = lp.argmax(-1)
