@@ -157,7 +157,7 @@ def _answered_round_robin(
     checked = [0] * groups
     wrong = 0
     first = -(-n // groups)
-    step = {g: first + first // 8 + 1 for g in range(groups)} if n > 0 else {}  # rows to check next, per group
+    step = {g: first + first // 32 + 1 for g in range(groups)} if n > 0 else {}  # rows to check next, per group (a 3% margin)
     while step:
         batch = {g: buckets[g][checked[g] : checked[g] + k] for g, k in step.items()}
         rows = [r for b in batch.values() for r in b]
