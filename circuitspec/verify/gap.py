@@ -248,32 +248,28 @@ def _first_reaching(measure, low: int, high: int, threshold: float) -> int:
     if high <= low:
         return high
 
-    def reaches(right: torch.Tensor) -> bool:
-        return _share(right.all(dim=1)) >= threshold
+    def narrow(lo: int, probe: list[int]) -> tuple[int, int | None]:
+        """The largest probe below the first that reaches, and that one (None: none reaches)."""
+        hit = next((n for n, right in zip(probe, measure(probe)) if _share(right.all(dim=1)) >= threshold), None)
+        if hit is None:
+            return probe[-1], None
+        return max([lo] + [n for n in probe if n < hit]), hit
 
     sizes, step = [], 1
     while low + step < high:
         sizes.append(low + step)
         step *= 2
     sizes.append(high)
-    lo = low
+    lo, hi = low, None
     for chunk in range(0, len(sizes), PROBES):
-        probe = sizes[chunk : chunk + PROBES]
-        hit = next((n for n, right in zip(probe, measure(probe)) if reaches(right)), None)
-        if hit is not None:
-            hi = hit
-            lo = max([lo] + [n for n in probe if n < hit])
+        lo, hi = narrow(lo, sizes[chunk : chunk + PROBES])
+        if hi is not None:
             break
-        lo = probe[-1]
     else:
         return high
     while hi - lo > 1:
-        probe = sorted({lo + (hi - lo) * i // (PROBES + 1) for i in range(1, PROBES + 1)} - {lo, hi})
-        hit = next((n for n, right in zip(probe, measure(probe)) if reaches(right)), None)
-        if hit is not None:
-            lo, hi = max([lo] + [n for n in probe if n < hit]), hit
-        else:
-            lo = probe[-1]
+        lo, hit = narrow(lo, sorted({lo + (hi - lo) * i // (PROBES + 1) for i in range(1, PROBES + 1)} - {lo, hi}))
+        hi = hit if hit is not None else hi
     return hi
 
 
@@ -295,15 +291,14 @@ def _necessity_order(engine, questions, state, outside, pool, others, threshold)
     groups = [useful] + ([useful + [u[0] for u in others]] if others else [])
     for g, group in enumerate(groups):
         kept = set(group)
-        if g < len(groups) - 1:
-            (everything,) = state.right(engine.run(questions, [_without(outside, kept)]).correct)
-            if _share(everything.all(dim=1)) < threshold:
-                continue
-        right = state.right(engine.run(questions, [_without(outside, kept)] + [_without(outside, kept - {s}) for s in group]).correct)
-        full = _key(right[0])
-        drop = [(full[0] - q, full[1] - t) for q, t in map(_key, right[1:])]
+        (everything,) = state.right(engine.run(questions, [_without(outside, kept)]).correct)
+        if g < len(groups) - 1 and _share(everything.all(dim=1)) < threshold:
+            continue
+        alone = state.right(engine.run(questions, [_without(outside, kept - {s}) for s in group]).correct) if group else []
+        full = _key(everything)
+        drop = [(full[0] - q, full[1] - t) for q, t in map(_key, alone)]
         order = [group[i] for i in sorted(range(len(group)), key=lambda i: (-drop[i][0], -drop[i][1], i))]
-        return order, {len(order): right[0]}
+        return order, {len(order): everything}
     return [], {}
 
 
