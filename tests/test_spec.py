@@ -53,6 +53,8 @@ SHAPES = [
     ("subtraction", ("sub", 6, 2, 3)),
     ("subtraction_2layer_v2", ("sub", 3, 2, 3)),
     ("subtraction_2layer_v2", ("sub", 6, 2, 3)),
+    ("subtraction_2layer_v3", ("sub", 3, 2, 3)),
+    ("subtraction_2layer_v3", ("sub", 4, 2, 3)),
     ("subtraction", ("sub", 6, 3, 4)),
     ("subtraction_2layer", ("sub", 3, 2, 3)),
     ("subtraction_2layer", ("sub", 5, 2, 3)),

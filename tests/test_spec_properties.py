@@ -140,6 +140,7 @@ SHAPE_FOR = {
     "addition_1layer_lookahead": make_shape("add", 5, 1, 3),
     "subtraction": make_shape("sub", 6, 2, 3),
     "subtraction_2layer_v2": make_shape("sub", 5, 2, 3),
+    "subtraction_2layer_v3": make_shape("sub", 4, 2, 3),
     "subtraction_2layer": make_shape("sub", 6, 2, 3),
     "mixed": make_shape("mix", 6, 3, 4),
     "mixed_3layer": make_shape("mix", 6, 3, 4),
