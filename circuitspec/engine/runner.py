@@ -313,6 +313,22 @@ class Engine:
         per_pos = 6 * s.d_model + 6 * s.n_heads * s.d_head + 3 * s.d_mlp + 2 * s.n_heads * s.n_ctx
         return 4 * s.n_ctx * per_pos
 
+    def answered(self, tokens: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+        """``tokens`` with their answer tokens replaced by ``answers`` [B, n_answer].
+
+        An intervention is judged on the answer it predicts, and the model reads its own earlier
+        answer tokens (the emitted sign, a digit) when it predicts the next: run on the predicted
+        answer, each position sees what the model would have written had it followed the
+        prediction so far, as when it generates. On the base's own answer a sign flipped by the
+        intervention would still be read as the old sign by every digit after it.
+        """
+        tokens = self._check_tokens(tokens)
+        if answers.shape != (tokens.shape[0], len(self.answer_positions)):
+            raise EngineError(f"answers must be [{tokens.shape[0]}, {len(self.answer_positions)}], got {list(answers.shape)}")
+        out = tokens.clone()
+        out[:, self.answer_positions] = answers.to(out.device, out.dtype)
+        return out
+
     @torch.no_grad()
     def clean(self, tokens: torch.Tensor, *, recall: str | None = None) -> CleanOutcomes:
         """The clean model on ``tokens``. ``recall="questions"`` or ``"sources"``: run the pass a

@@ -14,6 +14,10 @@ the prediction only where it acts. A pair is *informative* for a placement when 
 predicted answer differs from the base answer on some served token; accuracy is the
 share of informative pairs whose served tokens all equal the prediction. A site that
 serves nothing has no informative pairs and cannot pass.
+
+The patched run reads the predicted answer as its own earlier answer tokens
+(``Engine.answered``): the model reads the sign it emitted when it writes the digits, so a
+placement that flips the sign is judged as the model would continue after writing it.
 """
 
 from __future__ import annotations
@@ -205,7 +209,7 @@ def score(
     if len(pairs.base) == 0:
         return [Score(pairs.key, 0, 0, 0, None, drawn=0) for _ in placements]
     ivs = [Intervention("interchange", tuple(sites), source=pairs.source) for sites in placements]
-    out = engine.run(pairs.base, ivs, targets=pairs.predicted)
+    out = engine.run(engine.answered(pairs.base, pairs.predicted), ivs, targets=pairs.predicted)
     pred = out.pred.cpu()  # [I, B, A]
     target_lp = out.target_logprob.cpu()  # [I, B, A]
     clean_lp = out.clean.logprobs.cpu().gather(-1, pairs.predicted.unsqueeze(-1)).squeeze(-1)  # [B, A]

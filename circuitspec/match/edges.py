@@ -8,7 +8,8 @@ values, B's outputs recorded; then the base question with only B given those out
 prediction is the causal model's path-specific one (``ArithmeticTask.path_answer``): A's new
 value as seen by B's variables alone. It is compared on the answer tokens B serves, and
 scored as a node is (``causal.judge``): informative pairs, accuracy with a Wilson interval,
-a failing pair in the paper's notation.
+a failing pair in the paper's notation. The base question is run on the predicted answer
+(``Engine.answered``), as a node's test is.
 
 Pairs: one set per variable of A that can change a variable of B, keeping what A's node
 keeps. Where the change must climb the carry cascade (ST(1) -> SV(3)), every column between
@@ -191,7 +192,8 @@ class EdgeTester:
             for var, (stored, p) in per_var:
                 ran = (stored, sender, receiver, frozen, route)
                 if len(p.base) and ran not in self._paths and ran not in owners:
-                    patches.append(PathPatch(sender, receiver, frozen, p.base, p.source, label=f"{edge[0]}->{edge[1]} {var}", route=route))
+                    base = self.engine.answered(p.base, p.predicted)  # the path's answer read back, as in causal.score
+                    patches.append(PathPatch(sender, receiver, frozen, base, p.source, label=f"{edge[0]}->{edge[1]} {var}", route=route))
                     owners.append(ran)
         out = path_patch(self.engine, patches)
         self._paths.update((ran, out.pred[i].cpu()) for i, ran in enumerate(owners))

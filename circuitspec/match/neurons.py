@@ -36,7 +36,7 @@ def search(sites: Sequence[Site], engine: Engine, pair_sets, evaluate: Callable)
     scores = sum(
         attribute(
             engine,
-            p.base[:ATTRIBUTION_ROWS],
+            engine.answered(p.base[:ATTRIBUTION_ROWS], p.predicted[:ATTRIBUTION_ROWS]),
             baseline="interchange",
             source=p.source[:ATTRIBUTION_ROWS],
             targets=p.predicted[:ATTRIBUTION_ROWS],
