@@ -1,3 +1,3 @@
 """The version of circuitspec: part of every verdict's cache key and of every report."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -53,7 +53,7 @@ from circuitspec.vocabulary import VarKey, key_text
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 SAME_AS_QUESTIONS = 256  # per class: questions on which two variables must agree to be one
 CLASS_QUESTIONS = 1024  # per class: questions the model's own accuracy is measured on
-LABELLER_VERSION = "2"  # 2: variables with siblings are also tested with them held; pairs only from answered classes
+LABELLER_VERSION = "3"  # 2: variables with siblings are also tested with them held; pairs only from answered classes; 3: runs read the predicted answer
 
 
 @dataclass(frozen=True)
