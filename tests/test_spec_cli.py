@@ -57,6 +57,13 @@ def test_check_prints_the_expanded_nodes(capsys):
     assert "mix d6 l3 h4 (defaults)" in out and "add d6 l1 h3 (defaults)" in out
 
 
+def test_check_shows_what_a_node_test_holds_and_compares(capsys):
+    assert main(["spec", "check", str(SPECS / "subtraction_2layer_v3.yaml"), "--digits", "4"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "on sign,A3,A2,A1" in rows["MT0"] and "on sign,A3 " in rows["MT2"] + " "
+    assert "on sign" in rows["SIGN"] and " on " not in rows["MD0"]
+
+
 def test_check_reports_a_shape_the_spec_does_not_apply_to(capsys):
     assert main(["spec", "check", str(SPECS / "addition.yaml"), "--layers", "1"]) == 2
     err = capsys.readouterr().err

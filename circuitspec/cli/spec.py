@@ -84,6 +84,8 @@ def _table(graph, title: str) -> Table:
         test = f"{inst.min_accuracy:g}/{inst.n_pairs}"
         if inst.keep:
             test += " keep " + ",".join(f"{n}{'' if k is None else k}" for n, k in inst.keep)
+        if inst.test_answers is not None:
+            test += " on " + ",".join(inst.test_answers)
         node = inst.id if inst.required else f"{inst.id}?"
         table.add_row(
             node, escape(inst.variable_text), site, at, layers, escape(_behaviour(inst, layout)), test,
@@ -128,7 +130,7 @@ def check(
             console.print(_table(graph, escape(summary)))
             if n_nodes > MAX_TABLE_ROWS:
                 console.print(f"... and {n_nodes - MAX_TABLE_ROWS:,} more nodes (the table shows the first {MAX_TABLE_ROWS})")
-            console.print("[dim]test: min accuracy/pairs; ? optional node; P: token position; impacts =: exactly[/]")
+            console.print("[dim]test: min accuracy/pairs (keep: variables held; on: the answers compared); ? optional node; P: token position; impacts =: exactly[/]")
     if failed:
         if len(files) == 1:
             raise failed[0]
