@@ -141,9 +141,9 @@ def test_pairs_run_the_clean_model_only_on_rows_they_can_use(add5_1layer_model, 
     assert (ok & ~keep).any()  # some usable rows are answered wrong: the check matters
     checked = []
     clean = engine.clean
-    # each checked pair runs its base rows as questions (and its sources as sources): count the bases
+    # each checked pair runs its base rows plainly (and its sources as recalled sources): count the bases
     monkeypatch.setattr(
-        engine, "clean", lambda tokens, **kw: (checked.append(len(tokens)) if kw.get("recall") == "questions" else None) or clean(tokens, **kw)
+        engine, "clean", lambda tokens, **kw: (checked.append(len(tokens)) if kw.get("recall") != "sources" else None) or clean(tokens, **kw)
     )
     for n in (1, 20, 500):
         checked.clear()

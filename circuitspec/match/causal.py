@@ -154,7 +154,7 @@ def _answered_round_robin(
     The clean model runs only on rows the choice can reach: a prefix of each group, then more
     where a group runs short. A row's clean answer does not depend on the other rows, so the
     choice is the one a clean run over every row would give, at about half the cost; and the
-    passes are the ones the interchange tests of these pairs need, so they run once.
+    sources' passes are the ones the interchange tests of these pairs need, so they run once.
     """
     buckets = [(ok[g * size : (g + 1) * size].nonzero().flatten() + g * size).tolist() for g in range(groups)]
     passed: list[list[int]] = [[] for _ in buckets]
@@ -167,8 +167,9 @@ def _answered_round_robin(
         rows = [r for b in batch.values() for r in b]
         if rows:
             t = torch.tensor(rows, dtype=torch.long)
-            # kept in the engine's recall: the pairs' interchange tests reuse these passes
-            right = engine.clean(base[t], recall="questions").question_correct
+            # the sources' passes stay in the engine's recall for the pairs' interchange tests; the
+            # bases' would not be read: those tests run each base on its predicted answer (Engine.answered)
+            right = engine.clean(base[t]).question_correct
             right &= engine.clean(source[t], recall="sources").question_correct
             verdicts = iter(right.cpu().tolist())
             for g, b in batch.items():
