@@ -144,6 +144,7 @@ SHAPE_FOR = {
     "subtraction_2layer": make_shape("sub", 6, 2, 3),
     "mixed": make_shape("mix", 6, 3, 4),
     "mixed_3layer": make_shape("mix", 6, 3, 4),
+    "mixed_3layer_v2": make_shape("mix", 6, 3, 4),
     "negative_control": make_shape("add", 6, 2, 3),
 }
 WORDS = [
